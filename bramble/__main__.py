@@ -1,0 +1,3 @@
+from bramble.cli import main
+
+main()

@@ -1,0 +1,2 @@
+"""The embedded SQLite backend: schema.py (the file), writer.py (group commit,
+compaction), store.py (the Store: reads, watch, lifecycle)."""

@@ -1,0 +1,297 @@
+"""The single writer thread: group commit and compaction.
+
+Every write goes through one thread that owns the writing connection. It takes whatever
+writes are queued (up to MAX_BATCH), applies them in one transaction and commits once,
+so concurrent writers share one fsync: while one batch is being synced the next one
+gathers. Each write in a batch is checked (existence, compare-and-swap) against the state
+left by the writes before it, so a batch is exactly equivalent to running its writes one
+by one. A write that fails its check is answered with its error and writes nothing; an
+SQLite error fails the whole batch, which is rolled back, so nothing is half-applied and
+nothing unacknowledged becomes visible.
+
+Results go back to the event loop with one ``call_soon_threadsafe`` per batch, in commit
+order, which is what lets the broadcaster publish events in revision order.
+
+Compaction runs here too, in steps of COMPACT_STEP revisions between write batches, so a
+large compaction never holds the write lock for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controlplane.store.errors import (
+    AlreadyExists,
+    Conflict,
+    NotFound,
+    StoreError,
+    StoreUnusable,
+    Unavailable,
+)
+from controlplane.store.interface import Event, EventType, KeyValue
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+COMPACT_STEP = 1000
+
+
+class OpKind(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+@dataclass(slots=True)
+class WriteOp:
+    kind: OpKind
+    key: str
+    value: bytes
+    expected: int | None
+    future: asyncio.Future[KeyValue]
+
+
+@dataclass(slots=True)
+class CompactOp:
+    revision: int
+    future: asyncio.Future[None]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one batch (or compaction step) did, handed to the event loop."""
+
+    events: list[Event] = field(default_factory=list)
+    results: list[tuple[asyncio.Future[KeyValue], KeyValue | StoreError]] = field(
+        default_factory=list
+    )
+    compacted: int | None = None
+    compactions_done: list[asyncio.Future[None]] = field(default_factory=list)
+    compaction_error: StoreError | None = None
+
+
+_STOP = object()
+
+
+def classify(path: Path, e: sqlite3.Error) -> StoreError:
+    """Turn an SQLite failure during a write into the store's error, with what to do."""
+    text = str(e)
+    if "disk is full" in text:
+        return Unavailable(f"the disk holding {path} is full; free some space and retry")
+    if "disk I/O error" in text:
+        return Unavailable(f"I/O error writing {path} ({text}); check the disk or SD card (dmesg)")
+    if isinstance(e, sqlite3.DatabaseError) and ("malformed" in text or "not a database" in text):
+        return StoreUnusable(
+            f"{path} is corrupt ({text}); stop bramble and restore a backup (docs/operations.md)"
+        )
+    return Unavailable(f"the store could not commit to {path}: {text}")
+
+
+class Writer:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        *,
+        revision: int,
+        compacted: int,
+        deliver: Callable[[Outcome], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._conn = conn
+        self._path = path
+        self._revision = revision
+        self._compacted = compacted
+        self._compact_target = compacted
+        self._compact_waiters: list[asyncio.Future[None]] = []
+        self._deliver = deliver
+        self._loop = loop
+        self._queue: queue.SimpleQueue[WriteOp | CompactOp | object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, op: WriteOp | CompactOp) -> None:
+        self._queue.put(op)
+
+    def stop(self) -> None:
+        """Finish what is queued, checkpoint, close the connection (blocks: call from a
+        thread)."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    # --- the thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            pending_compaction = self._compact_target > self._compacted
+            try:
+                item = self._queue.get(block=not pending_compaction)
+            except queue.Empty:
+                item = None
+            batch: list[WriteOp] = []
+            while item is not None:
+                if item is _STOP:
+                    stopping = True
+                elif isinstance(item, CompactOp):
+                    self._compact_target = max(self._compact_target, item.revision)
+                    self._compact_waiters.append(item.future)
+                elif isinstance(item, WriteOp):
+                    batch.append(item)
+                if stopping or len(batch) >= MAX_BATCH:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if batch:
+                self._send(self._commit(batch))
+            if self._compact_target > self._compacted and not stopping:
+                self._send(self._compact_step())
+            elif self._compact_waiters:
+                self._send(Outcome(compactions_done=self._take_waiters()))
+        self._shutdown()
+
+    def _send(self, outcome: Outcome) -> None:
+        # RuntimeError: the loop is closed, so nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._deliver, outcome)
+
+    def _take_waiters(self) -> list[asyncio.Future[None]]:
+        waiters, self._compact_waiters = self._compact_waiters, []
+        return waiters
+
+    def _commit(self, batch: list[WriteOp]) -> Outcome:
+        outcome = Outcome()
+        revision = self._revision
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for op in batch:
+                result, event = self._apply(op, revision + 1)
+                outcome.results.append((op.future, result))
+                if event is not None:
+                    revision += 1
+                    outcome.events.append(event)
+            self._conn.execute("COMMIT")  # the fsync: synchronous=FULL
+        except sqlite3.Error as e:
+            self._rollback()
+            logger.error("store write batch failed size=%d error=%s", len(batch), e)
+            # One exception object per waiter: they are raised in different tasks.
+            return Outcome(results=[(op.future, classify(self._path, e)) for op in batch])
+        self._revision = revision
+        return outcome
+
+    def _apply(self, op: WriteOp, revision: int) -> tuple[KeyValue | StoreError, Event | None]:
+        conn = self._conn
+        name = op.key.encode()
+        row = conn.execute(
+            "SELECT id, deleted, create_revision FROM log WHERE name = ? ORDER BY id DESC LIMIT 1",
+            (name,),
+        ).fetchone()
+        live = row is not None and not row[1]
+        if op.kind is OpKind.CREATE:
+            if live:
+                return AlreadyExists(op.key), None
+            conn.execute(
+                "INSERT INTO log (id, name, created, deleted, create_revision, prev_revision,"
+                " value) VALUES (?, ?, 1, 0, ?, 0, ?)",
+                (revision, name, revision, op.value),
+            )
+            kv = KeyValue(op.key, op.value, revision, revision)
+            return kv, Event(EventType.CREATE, kv)
+        if not live:
+            return NotFound(op.key), None
+        current_rev, create_rev = row[0], row[2]
+        if op.expected is not None and current_rev != op.expected:
+            current = KeyValue(op.key, self._value_at(current_rev), create_rev, current_rev)
+            return Conflict(op.key, expected=op.expected, current=current), None
+        if op.kind is OpKind.UPDATE:
+            value = op.value
+            conn.execute(
+                "INSERT INTO log (id, name, created, deleted, create_revision, prev_revision,"
+                " value) VALUES (?, ?, 0, 0, ?, ?, ?)",
+                (revision, name, create_rev, current_rev, value),
+            )
+            event_type = EventType.UPDATE
+        else:
+            value = self._value_at(current_rev)
+            conn.execute(
+                "INSERT INTO log (id, name, created, deleted, create_revision, prev_revision,"
+                " value) VALUES (?, ?, 0, 1, ?, ?, ?)",
+                (revision, name, create_rev, current_rev, value),
+            )
+            event_type = EventType.DELETE
+        kv = KeyValue(op.key, value, create_rev, revision)
+        return kv, Event(event_type, kv)
+
+    def _value_at(self, revision: int) -> bytes:
+        row = self._conn.execute("SELECT value FROM log WHERE id = ?", (revision,)).fetchone()
+        return bytes(row[0])
+
+    def _compact_step(self) -> Outcome:
+        """Compact the next COMPACT_STEP revisions towards the target.
+
+        Each row in (lo, hi] supersedes the row named by its prev_revision, which goes;
+        deletion rows in (lo, hi] go too (absence needs no row). After the step the table
+        is exactly "compacted at hi": for every key, only its newest row at or below hi
+        remains, unless that row was a deletion.
+        """
+        lo = self._compacted
+        hi = min(lo + COMPACT_STEP, self._compact_target)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "DELETE FROM log WHERE id IN (SELECT prev_revision FROM log"
+                " WHERE id > ? AND id <= ? AND prev_revision > 0)",
+                (lo, hi),
+            )
+            self._conn.execute("DELETE FROM log WHERE id > ? AND id <= ? AND deleted = 1", (lo, hi))
+            self._conn.execute("UPDATE meta SET value = ? WHERE key = 'compact_revision'", (hi,))
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._rollback()
+            error = classify(self._path, e)
+            logger.error("store compaction failed at=%d error=%s", lo, error)
+            self._compact_target = self._compacted  # give up this round; callers may retry
+            return Outcome(compactions_done=self._take_waiters(), compaction_error=error)
+        self._compacted = hi
+        outcome = Outcome(compacted=hi)
+        if hi >= self._compact_target:
+            self._reclaim()
+            outcome.compactions_done = self._take_waiters()
+        return outcome
+
+    def _reclaim(self) -> None:
+        """Give freed pages back to the file system, a bounded amount at a time."""
+        try:
+            self._conn.execute("PRAGMA incremental_vacuum(2000)").fetchall()
+        except sqlite3.Error as e:
+            logger.warning("store incremental vacuum failed error=%s", e)
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                logger.error("store rollback failed error=%s", e)
+
+    def _shutdown(self) -> None:
+        if self._compact_waiters:
+            closed = Unavailable("the store closed before the compaction finished")
+            self._send(Outcome(compactions_done=self._take_waiters(), compaction_error=closed))
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.Error as e:
+            logger.warning("store checkpoint at close failed error=%s", e)
+        self._conn.close()
