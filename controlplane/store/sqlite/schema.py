@@ -3,7 +3,8 @@
 The whole state is one table, ``log``, in the style of kine: every write appends a row
 whose integer primary key is the store revision. A row records the change itself
 (created, deleted) with the key's create revision, the revision it supersedes
-(``prev_revision``) and the value (for a deletion: the last value). A key's state at
+(``prev_revision``) and the value (a deletion stores none: its last value is the
+superseded row's). A key's state at
 revision R is its newest row with ``id <= R``, absent when that row is a deletion.
 
 The file carries ``application_id`` (so a foreign SQLite file is recognised) and

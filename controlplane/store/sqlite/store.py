@@ -49,7 +49,14 @@ from controlplane.store.interface import (
     prefix_end,
 )
 from controlplane.store.sqlite import schema
-from controlplane.store.sqlite.writer import CompactOp, OpKind, Outcome, WriteOp, Writer
+from controlplane.store.sqlite.writer import (
+    CompactOp,
+    OpKind,
+    Outcome,
+    WriteOp,
+    Writer,
+    WriterStats,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -123,6 +130,15 @@ class SqliteStore:
     @property
     def description(self) -> str:
         return f"sqlite {self._path}"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def stats(self) -> WriterStats:
+        """Commits and writes so far: writes/commits is the group-commit factor."""
+        return self._writer.stats
 
     # --- reads ------------------------------------------------------------------------
 
@@ -401,11 +417,14 @@ def _events_after(
     if after < compacted:
         raise Expired(after, compacted=compacted, current=upto)
     end = prefix_end(prefix)
+    # A deletion row's value is that of the row it supersedes (see writer.py).
     sql = (
-        "SELECT id, name, created, deleted, create_revision, value FROM log"
-        " WHERE id > ? AND id <= ? AND name >= ?"
-        + (" AND name < ?" if end is not None else "")
-        + " ORDER BY id LIMIT ?"
+        "SELECT l.id, l.name, l.created, l.deleted, l.create_revision,"
+        " CASE WHEN l.deleted THEN p.value ELSE l.value END"
+        " FROM log l LEFT JOIN log p ON l.deleted = 1 AND p.id = l.prev_revision"
+        " WHERE l.id > ? AND l.id <= ? AND l.name >= ?"
+        + (" AND l.name < ?" if end is not None else "")
+        + " ORDER BY l.id LIMIT ?"
     )
     params: list[object] = [after, upto, prefix]
     if end is not None:
@@ -415,7 +434,9 @@ def _events_after(
     events = []
     for rid, name, created, deleted, create_rev, value in rows:
         kind = EventType.CREATE if created else EventType.DELETE if deleted else EventType.UPDATE
-        events.append(Event(kind, KeyValue(bytes(name).decode(), bytes(value), create_rev, rid)))
+        events.append(
+            Event(kind, KeyValue(bytes(name).decode(), bytes(value or b""), create_rev, rid))
+        )
     cursor = rows[-1][0] if len(rows) == limit else upto
     return events, cursor
 

@@ -79,6 +79,14 @@ class Outcome:
     compaction_error: StoreError | None = None
 
 
+@dataclass(slots=True)
+class WriterStats:
+    """Counters of the writer thread (read from other threads: ints, no tearing)."""
+
+    commits: int = 0  # transactions committed, i.e. fsyncs of the WAL
+    writes: int = 0  # write requests answered by those commits
+
+
 _STOP = object()
 
 
@@ -117,6 +125,7 @@ class Writer:
         self._loop = loop
         self._queue: queue.SimpleQueue[WriteOp | CompactOp | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self.stats = WriterStats()
 
     def start(self) -> None:
         self._thread.start()
@@ -190,6 +199,8 @@ class Writer:
             # One exception object per waiter: they are raised in different tasks.
             return Outcome(results=[(op.future, classify(self._path, e)) for op in batch])
         self._revision = revision
+        self.stats.commits += 1
+        self.stats.writes += len(batch)
         return outcome
 
     def _apply(self, op: WriteOp, revision: int) -> tuple[KeyValue | StoreError, Event | None]:
@@ -225,11 +236,14 @@ class Writer:
             )
             event_type = EventType.UPDATE
         else:
+            # The deletion row stores no value: its last value is the row it supersedes,
+            # which compaction keeps for as long as the deletion row itself exists. So a
+            # delete costs a few bytes, and deleting is how a full disk is recovered.
             value = self._value_at(current_rev)
             conn.execute(
                 "INSERT INTO log (id, name, created, deleted, create_revision, prev_revision,"
-                " value) VALUES (?, ?, 0, 1, ?, ?, ?)",
-                (revision, name, create_rev, current_rev, value),
+                " value) VALUES (?, ?, 0, 1, ?, ?, x'')",
+                (revision, name, create_rev, current_rev),
             )
             event_type = EventType.DELETE
         kv = KeyValue(op.key, value, create_rev, revision)
@@ -275,7 +289,9 @@ class Writer:
     def _reclaim(self) -> None:
         """Give freed pages back to the file system, a bounded amount at a time."""
         try:
-            self._conn.execute("PRAGMA incremental_vacuum(2000)").fetchall()
+            # executescript, not execute: this pragma frees one page per step and returns
+            # no rows, so execute() would stop after the first page.
+            self._conn.executescript("PRAGMA incremental_vacuum(4000);")
         except sqlite3.Error as e:
             logger.warning("store incremental vacuum failed error=%s", e)
 

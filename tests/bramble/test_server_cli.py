@@ -1,0 +1,113 @@
+"""``bramble server`` as a user runs it: a real process, real signals, real files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BRAMBLE = [sys.executable, "-m", "bramble"]
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*BRAMBLE, "server", *args],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def wait_for(proc: subprocess.Popen[str], needle: str) -> str:
+    """Read the server's log until ``needle`` appears (the process's own readiness signal)."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} never logged; the server said:\n{''.join(seen)}")
+
+
+@pytest.fixture
+def server_procs() -> Iterator[list[subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if p.stderr is not None:
+            p.stderr.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_starts_on_the_embedded_store_and_stops_cleanly(
+    tmp_path: Path, sig: signal.Signals, server_procs: list[subprocess.Popen[str]]
+) -> None:
+    data = tmp_path / "data"
+    proc = start("--data-dir", str(data))
+    server_procs.append(proc)
+    wait_for(proc, "server ready")
+    assert (data / "state.db").exists()
+    assert data.stat().st_mode & 0o777 == 0o700
+    proc.send_signal(sig)
+    assert proc.wait(timeout=15) == 0
+    assert proc.stderr is not None
+    tail = proc.stderr.read()
+    assert "server stopped" in tail
+    assert "Traceback" not in tail
+    # A clean stop checkpoints the write-ahead log into the database file.
+    wal = data / "state.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_a_second_server_on_the_same_data_dir_is_refused(
+    tmp_path: Path, server_procs: list[subprocess.Popen[str]]
+) -> None:
+    first = start("--data-dir", str(tmp_path))
+    server_procs.append(first)
+    wait_for(first, "server ready")
+    second = subprocess.run(
+        [*BRAMBLE, "server", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 1
+    assert f"in use by another process (pid {first.pid})" in second.stderr
+    first.terminate()
+    assert first.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize(
+    ("store", "says"),
+    [
+        pytest.param("sqlite://{tmp}/junk.db", "is not a SQLite database", id="junk-file"),
+        pytest.param("etcd://127.0.0.1:{port}", "cannot reach any etcd endpoint", id="no-etcd"),
+        pytest.param("mysql://x", "unknown store URL scheme", id="scheme"),
+    ],
+)
+def test_bad_stores_give_one_line_and_status_1(tmp_path: Path, store: str, says: str) -> None:
+    from tests.support.net import free_port
+
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    url = store.format(tmp_path=tmp_path, tmp=tmp_path, port=free_port())
+    result = subprocess.run(
+        [*BRAMBLE, "server", "--data-dir", str(tmp_path), "--store", url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
+    assert len(errors) == 1, result.stderr
+    assert says in errors[0]
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,291 @@
+"""What only the SQLite backend promises: durability settings, group commit, watch
+catch-up beyond the in-memory ring, bounded growth, and clear refusals of bad files."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controlplane.store import EventType, StoreUnusable, Unavailable
+from controlplane.store.sqlite import schema
+from controlplane.store.sqlite.store import SqliteStore
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def raw(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+# --- durability -----------------------------------------------------------------------
+
+
+def test_writer_connection_is_durable(db: Path) -> None:
+    conn = schema.open_database(db)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: fsync per commit
+        assert conn.execute("PRAGMA application_id").fetchone()[0] == schema.APPLICATION_ID
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
+    finally:
+        conn.close()
+    assert db.stat().st_mode & 0o777 == 0o600  # it will hold the cluster's secrets
+
+
+async def test_concurrent_writes_share_commits(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        await asyncio.gather(*(store.create(f"/k/{i}", b"v") for i in range(256)))
+        stats = store.stats
+        assert stats.writes == 256
+        # Group commit: many writes per fsync when they arrive together.
+        assert stats.commits <= 256 // 8, stats
+    finally:
+        await store.close()
+
+
+async def test_reopen_keeps_state_and_continues_revisions(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    a = await store.create("/a", b"1")
+    await store.create("/b", b"2")
+    gone = await store.delete("/b")  # the newest row is a deletion...
+    await store.compact(gone.mod_revision)  # ...and compaction removes it
+    await store.close()
+
+    store = await SqliteStore.open(db)
+    try:
+        assert await store.current_revision() == gone.mod_revision
+        assert await store.get("/a") == a
+        c = await store.create("/c", b"3")
+        assert c.mod_revision == gone.mod_revision + 1  # never reused
+        assert await store.compacted_revision() == gone.mod_revision
+    finally:
+        await store.close()
+
+
+# --- watch ------------------------------------------------------------------------------
+
+
+async def test_watch_catches_up_from_the_database(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        kv = await store.create("/w/k", b"0")
+        first = kv.mod_revision
+        for i in range(1, 3000):  # far more than the in-memory ring holds
+            kv = await store.update("/w/k", str(i).encode(), expected_revision=kv.mod_revision)
+        await store.create("/other", b"x")
+        seen = []
+        async with await store.watch("/w/", from_revision=first - 1) as watch:
+            async with asyncio.timeout(20):
+                async for event in watch:
+                    seen.append(event)
+                    if len(seen) == 3000:
+                        break
+        assert [e.revision for e in seen] == list(range(first, first + 3000))
+        assert seen[0].type is EventType.CREATE
+        assert [e.kv.value for e in seen[-2:]] == [b"2998", b"2999"]
+    finally:
+        await store.close()
+
+
+async def test_a_slow_watcher_misses_nothing(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        start = await store.current_revision()
+        watch = await store.watch("/", from_revision=start)
+        # Nobody reads the watch while 5000 writes go by.
+        await asyncio.gather(*(store.create(f"/s/{i:05d}", b"v" * 512) for i in range(5000)))
+        revisions = []
+        async with asyncio.timeout(30):
+            async for event in watch:
+                revisions.append(event.revision)
+                if len(revisions) == 5000:
+                    break
+        await watch.close()
+        assert revisions == list(range(start + 1, start + 5001))
+    finally:
+        await store.close()
+
+
+async def test_closing_the_store_ends_watches(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    watch = await store.watch("/", from_revision=0)
+    waiting = asyncio.create_task(anext(watch, None))
+    await asyncio.sleep(0)  # let it start waiting
+    await store.close()
+    async with asyncio.timeout(5):
+        assert await waiting is None
+
+
+# --- compaction keeps the file bounded ------------------------------------------------
+
+
+async def test_compaction_leaves_one_row_per_live_key(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        kvs = [await store.create(f"/c/{i:03d}", b"x" * 2000) for i in range(100)]
+        for _ in range(20):
+            kvs = list(
+                await asyncio.gather(
+                    *(
+                        store.update(kv.key, os.urandom(2000), expected_revision=kv.mod_revision)
+                        for kv in kvs
+                    )
+                )
+            )
+        for kv in kvs[50:]:
+            await store.delete(kv.key)
+        grown = db.stat().st_size + Path(str(db) + "-wal").stat().st_size
+        await store.compact(await store.current_revision())
+        remaining = await asyncio.to_thread(_count_rows, db)
+        assert remaining == 50
+        assert len((await store.list("/c/")).items) == 50
+        # Free pages go back to the file system once the WAL is checkpointed.
+        await store.close()
+        assert db.stat().st_size < grown / 4
+    finally:
+        await store.close()
+
+
+def _count_rows(db: Path) -> int:
+    conn = raw(db)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM log").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- files that are not ours, or not well ---------------------------------------------
+
+
+async def test_a_file_that_is_not_sqlite_is_refused_untouched(db: Path) -> None:
+    junk = os.urandom(8192)
+    db.write_bytes(junk)
+    with pytest.raises(StoreUnusable, match="not a SQLite database"):
+        await SqliteStore.open(db)
+    assert db.read_bytes() == junk
+
+
+async def test_another_programs_database_is_refused_untouched(db: Path) -> None:
+    conn = raw(db)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.execute("INSERT INTO users VALUES ('ada')")
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(StoreUnusable, match=r"not a bramble store.*users"):
+        await SqliteStore.open(db)
+    assert db.read_bytes() == before
+
+
+async def test_a_newer_schema_is_refused(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    await store.create("/a", b"1")
+    await store.close()
+    conn = raw(db)
+    conn.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreUnusable, match="newer bramble"):
+        await SqliteStore.open(db)
+
+
+async def test_a_corrupt_file_is_refused(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    await asyncio.gather(*(store.create(f"/k/{i:04d}", b"v" * 300) for i in range(500)))
+    await store.close()
+    data = bytearray(db.read_bytes())
+    page = 4096
+    assert len(data) > 8 * page
+    data[3 * page : 6 * page] = os.urandom(3 * page)  # scribble over b-tree pages
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreUnusable, match=r"corrupt|unreadable|malformed"):
+        await SqliteStore.open(db)
+
+
+async def test_a_second_process_is_refused(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        with pytest.raises(
+            StoreUnusable, match=rf"in use by another process \(pid {os.getpid()}\)"
+        ):
+            await SqliteStore.open(db)
+        assert (await store.create("/still/works", b"1")).value == b"1"
+    finally:
+        await store.close()
+    again = await SqliteStore.open(db)  # closing released the lock
+    await again.close()
+
+
+async def test_an_impossible_path_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    with pytest.raises(StoreUnusable, match="cannot create"):
+        await SqliteStore.open(tmp_path / "file" / "state.db")
+
+
+# --- a full disk ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs: real ENOSPC from the kernel."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mountpoint)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {result.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], check=False)
+
+
+async def test_a_full_disk_fails_writes_clearly_and_loses_nothing(tiny_disk: Path) -> None:
+    (tiny_disk / "ballast").write_bytes(b"\0" * 384 * 1024)  # space to free later
+    store = await SqliteStore.open(tiny_disk / "state.db")
+    try:
+        acknowledged = {}
+        error: Unavailable | None = None
+        for i in range(10_000):
+            try:
+                kv = await store.create(f"/fill/{i:05d}", os.urandom(4000))
+            except Unavailable as e:
+                error = e
+                break
+            acknowledged[kv.key] = kv.value
+        assert error is not None, "the disk never filled"
+        assert "full" in str(error)
+        assert len(acknowledged) > 10
+        # Everything acknowledged is still there, and reads still work.
+        for key, value in list(acknowledged.items())[-5:]:
+            assert (await store.get(key)).value == value
+        # Free space: writing works again.
+        await asyncio.to_thread(_free_space, tiny_disk)
+        for key in list(acknowledged)[:20]:
+            await store.delete(key)
+    except Unavailable as e:
+        pytest.fail(f"the store did not recover after space was freed: {e}")
+    finally:
+        await store.close()
+    store = await SqliteStore.open(tiny_disk / "state.db")
+    try:
+        remaining = {kv.key for kv in (await store.list("/fill/")).items}
+        assert remaining == set(list(acknowledged)[20:])
+    finally:
+        await store.close()
+
+
+def _free_space(directory: Path) -> None:
+    (directory / "ballast").unlink(missing_ok=True)
