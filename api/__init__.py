@@ -1,7 +1,7 @@
 """The shared contract of bramble's components (Kubernetes' k8s.io/api + client-go).
 
 Owns: the API error set and its HTTP mapping (errors.py), label and field selectors
-(selectors.py), resource quantities (quantity.py), patches (patch.py), object
+(selectors.py), resource quantities (quantity.py), patches (patch/), object
 validation helpers (validation.py), and in time the resource registry, the async API
 client, informers, the work queue and the clock.
 

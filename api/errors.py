@@ -222,9 +222,10 @@ def from_status(status: dict[str, Any], *, http_code: int) -> ApiError:
 
 def invalid(kind: str, name: str, causes: list[Cause], *, group: str = "") -> Invalid:
     """422 in the form kubectl rebuilds: ``The Pod "web" is invalid: spec.x: ...``."""
-    summary = "; ".join(
-        f"{c.field}: {c.message}" if c.field else c.message for c in causes
-    ) or "invalid object"
+    summary = (
+        "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
+        or "invalid object"
+    )
     return Invalid(
         f'{kind} "{name}" is invalid: {summary}', name=name, group=group, kind=kind, causes=causes
     )

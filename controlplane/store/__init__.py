@@ -69,9 +69,12 @@ async def open_store(url: str) -> Store:
 
     Backends are imported here, lazily: a SQLite store never loads aiohttp for etcd.
     """
+    import asyncio
+
     from controlplane.store import url as urls
 
-    location = urls.parse(url)
+    # Parsing may read a password file: keep that off the event loop.
+    location = await asyncio.to_thread(urls.parse, url)
     if isinstance(location, urls.SqliteLocation):
         from controlplane.store.sqlite.store import SqliteStore
 

@@ -11,10 +11,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support.net import free_port
+
+if TYPE_CHECKING:
+    from tests.support.pki import TestCA
 
 
 @dataclass(frozen=True)
@@ -27,15 +32,39 @@ class EtcdTls:
     client_cert: Path
     client_key: Path
 
+    @classmethod
+    def issue(cls, ca: TestCA, *, client_common_name: str = "") -> EtcdTls:
+        """A server certificate for 127.0.0.1 and a client certificate from ``ca``.
+
+        The client certificate has no common name by default: once authentication is
+        on, etcd 3.4's JSON gateway refuses (HTTP 400) client certificates that have
+        one, because it cannot take the user from them; users log in with passwords.
+        """
+        # etcd's JSON gateway calls etcd's own gRPC server presenting the server
+        # certificate, so with --client-cert-auth it must be a client certificate too.
+        server = ca.issue(
+            "etcd-server", common_name="etcd", server=True, client=True, ips=("127.0.0.1",)
+        )
+        client = ca.issue("etcd-client", common_name=client_common_name, client=True)
+        return cls(ca.cert, server.cert, server.key, client.cert, client.key)
+
 
 class EtcdMember:
-    def __init__(self, name: str, workdir: Path, *, tls: EtcdTls | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        *,
+        tls: EtcdTls | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.name = name
         self.client_port = free_port()
         self.peer_port = free_port()
         self.data_dir = workdir / f"{name}.etcd"
         self.log_path = workdir / f"{name}.log"
         self.tls = tls
+        self.extra_args = list(extra_args)  # e.g. ["--auth-token-ttl", "1"]
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,6 +107,7 @@ class EtcdMember:
                 "--trusted-ca-file", str(self.tls.ca),
                 "--client-cert-auth",
             ]  # fmt: skip
+        args += self.extra_args
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         log.close()
@@ -100,13 +130,32 @@ class EtcdMember:
             answer: dict[str, object] = json.load(resp)
             return answer
 
-    def post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+    def post(
+        self, path: str, body: dict[str, object], *, token: str | None = None
+    ) -> dict[str, object]:
+        """POST to the JSON gateway (``token``: an auth token, once auth is enabled)."""
+        headers = {"Authorization": token} if token else {}
         req = urllib.request.Request(
-            f"{self.client_url}/v3/{path}", data=json.dumps(body).encode(), method="POST"
+            f"{self.client_url}/v3/{path}",
+            data=json.dumps(body).encode(),
+            headers=headers,
+            method="POST",
         )
         with urllib.request.urlopen(req, timeout=5, context=self._ssl()) as resp:
             answer: dict[str, object] = json.load(resp)
             return answer
+
+    def enable_auth(self, *, root_password: str) -> None:
+        """Add the user root (with etcd's built-in role root) and switch authentication
+        on; afterwards every request needs a token (see ``login``)."""
+        self.post("auth/user/add", {"name": "root", "password": root_password})
+        self.post("auth/user/grant", {"user": "root", "role": "root"})
+        self.post("auth/enable", {})
+
+    def login(self, user: str, password: str) -> str:
+        """An auth token for ``user`` (etcd's simple token)."""
+        answer = self.post("auth/authenticate", {"name": user, "password": password})
+        return str(answer["token"])
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.tls:
@@ -135,8 +184,17 @@ class EtcdMember:
 class EtcdCluster:
     """``size`` members on loopback; ``start()`` returns once every member is healthy."""
 
-    def __init__(self, workdir: Path, size: int = 1, *, tls: EtcdTls | None = None) -> None:
-        self.members = [EtcdMember(f"m{i + 1}", workdir, tls=tls) for i in range(size)]
+    def __init__(
+        self,
+        workdir: Path,
+        size: int = 1,
+        *,
+        tls: EtcdTls | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.members = [
+            EtcdMember(f"m{i + 1}", workdir, tls=tls, extra_args=extra_args) for i in range(size)
+        ]
         self.initial_cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
     @property

@@ -1,81 +1,91 @@
 """A small asyncio client for etcd v3's JSON gateway: endpoints, failover, TLS, auth.
 
-etcd (3.4 as Debian ships it) serves its gRPC API as JSON over HTTP at ``/v3/...``:
-bytes are base64, 64-bit integers are strings, zero values are omitted. One
-``aiohttp`` session talks to every endpoint.
+etcd (3.4 as Debian ships it) serves its gRPC API as JSON over HTTP at ``/v3/...``
+(wire.py); one ``aiohttp`` session per endpoint talks to the members.
 
 Failover. Requests go to the endpoint that last answered. When it cannot be reached the
 request moves on to the next, which is always safe when the request was never sent
 (connection refused, connect timeout). Every request carries the ``hasleader`` gRPC
 metadata, so a member that has lost its leader refuses at once with "no leader" instead
 of holding the request until its own timeout; that refusal is also safe to retry on
-another member. A write that fails *after* it was sent (the member died mid-request,
-the deadline passed) has an unknown outcome: it is reported as Unavailable and never
+another member, and it is retried (an election takes about one election timeout) until
+the deadline. A write that fails *after* it was sent (the member died mid-request, the
+deadline passed) has an unknown outcome: it is reported as Unavailable and never
 silently retried, because a retried compare-and-swap could report a conflict with itself.
-Reads are retried on the next endpoint in every case.
+Reads are retried on the next endpoint in every case, and with several endpoints each
+read attempt gets a share of the deadline, so that a member that accepts connections but
+never answers (a frozen process) cannot use up the whole deadline.
 
 Deadlines. Every call has one overall deadline (``timeout``), across all endpoints
-tried, so that nothing hangs: a cluster without quorum gives Unavailable within it.
+tried, so that nothing hangs: a cluster without quorum gives Unavailable within it, with
+what each endpoint said. A member that held a request until the deadline is not tried
+first next time.
+
+TLS and credentials. A certificate or login that etcd refuses is StoreUnusable (a person
+must act), never Unavailable. Tokens are re-obtained once when etcd stops accepting
+them (simple tokens expire when idle, and a password change invalidates them).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import io
 import logging
 import ssl
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import aiohttp
 import orjson
 
-from controlplane.store.errors import (
-    InvalidArgument,
-    StoreError,
-    StoreUnusable,
-    Unavailable,
-)
+from controlplane.store.errors import StoreUnusable, Unavailable
+from controlplane.store.etcd import tls
 from controlplane.store.etcd.config import EtcdConfig
+from controlplane.store.etcd.wire import (
+    NO_LEADER,
+    TRANSIENT_CODES,
+    EtcdError,
+    Json,
+    b64,
+    decode_answer,
+)
 
 logger = logging.getLogger(__name__)
 
-Json = dict[str, Any]
+# A serializable count of an empty range: answered by the member itself, without the
+# leader, but refused with "no leader" (hasleader) by a member that has none.
+_PROBE = {"key": b64(b"\x00"), "count_only": True, "serializable": True}
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+class _Attempts:
+    """What each endpoint said during one call, for the error message."""
 
+    def __init__(self) -> None:
+        self.said: dict[str, str] = {}
+        self.in_flight: int | None = None  # the endpoint waited on right now
 
-def unb64(text: str | None) -> bytes:
-    return base64.b64decode(text) if text else b""
+    def note(self, endpoint: str, what: str) -> None:
+        self.said[endpoint] = what
 
-
-class EtcdError(Exception):
-    """An error answer from etcd, before it is mapped to a StoreError."""
-
-    def __init__(self, message: str, *, code: int, status: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-
-
-# gRPC codes that etcd uses for "cannot serve now" (UNAVAILABLE, DEADLINE_EXCEEDED,
-# RESOURCE_EXHAUSTED, ABORTED).
-_TRANSIENT_CODES = {14, 4, 8, 10}
-_NO_LEADER = "etcdserver: no leader"
+    def summary(self) -> str:
+        return "; ".join(f"{endpoint}: {what}" for endpoint, what in self.said.items())
 
 
 class EtcdClient:
-    def __init__(self, config: EtcdConfig) -> None:
+    """Create it on the event loop; ``ssl_context`` (from ``tls.ssl_context``, which
+    reads files) is made from the config when not given."""
+
+    def __init__(self, config: EtcdConfig, *, ssl_context: ssl.SSLContext | None = None) -> None:
         if not config.endpoints:
             raise StoreUnusable("no etcd endpoints given; use etcd://host:2379[,host:2379]")
         self.config = config
         self._preferred = 0
         self._token: str | None = None
         self._auth_lock = asyncio.Lock()
-        self._ssl = _ssl_context(config) if config.tls else None
+        if config.tls and ssl_context is None:
+            ssl_context = tls.ssl_context(config)
+        self._ssl = ssl_context if config.tls else None
         # One session (connection pool) per endpoint, so that the pooled connections to
         # a member that died can be dropped together instead of failing one by one.
         self._sessions = [self._new_session() for _ in config.endpoints]
@@ -92,6 +102,10 @@ class EtcdClient:
         task = asyncio.get_running_loop().create_task(old.close())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
+        self._avoid(index)
+
+    def _avoid(self, index: int) -> None:
+        """Try endpoint ``index`` last from now on (if it is the one tried first)."""
         if self._preferred == index:
             self._preferred = (index + 1) % len(self.config.endpoints)
 
@@ -114,29 +128,51 @@ class EtcdClient:
         of a write is unknown), StoreUnusable (TLS or credentials refused) or EtcdError
         (etcd answered with an error the caller maps).
         """
+        attempts = _Attempts()
         try:
             async with asyncio.timeout(self.config.timeout):
-                return await self._call_with_failover(path, body, idempotent=idempotent)
+                return await self._call_with_failover(path, body, idempotent, attempts)
         except TimeoutError as e:
+            held = attempts.in_flight
+            outcome = ""
+            if held is not None:
+                # The member held the request to the deadline: it is frozen, cut off, or
+                # waiting for a leader that is gone. Try another one first next time
+                # (the cancelled request's connection is closed, not pooled).
+                self._avoid(held)
+                attempts.note(self.config.endpoints[held], "no answer")
+                if not idempotent:
+                    outcome = " The outcome of this write is unknown: read the key again."
             raise Unavailable(
                 f"etcd did not answer within {self.config.timeout:g}s "
-                f"({self.description}); check that a majority of its members is up"
+                f"({attempts.summary()}); check that a majority of its members is up "
+                f"and has a leader.{outcome}"
             ) from e
 
-    async def _call_with_failover(self, path: str, body: Json, *, idempotent: bool) -> Json:
+    async def _call_with_failover(
+        self, path: str, body: Json, idempotent: bool, attempts: _Attempts
+    ) -> Json:
         n = len(self.config.endpoints)
+        # With several endpoints a read gives each attempt a share of the deadline, so
+        # that one member that never answers does not use it all up.
+        budget = self.config.timeout / n if idempotent and n > 1 else None
         reauthenticated = False
-        failures: list[str] = []
+        unreachable = 0  # endpoints in this round that could not be connected to
         attempt = 0
         start = self._preferred
         while True:
             index = (start + attempt) % n
             endpoint = self.config.endpoints[index]
+            attempts.in_flight = index
             try:
-                answer = await self._post(index, path, body)
+                answer = await self._post(index, path, body, budget=budget)
             except _NotSent as e:
                 self._drop_connections(index)
-                failures.append(f"{endpoint}: {e}")
+                attempts.note(endpoint, str(e))
+                unreachable += 1
+            except _NoAnswer as e:
+                self._avoid(index)
+                attempts.note(endpoint, str(e))
             except _SentButLost as e:
                 self._drop_connections(index)
                 if not idempotent:
@@ -144,46 +180,73 @@ class EtcdClient:
                         f"lost the connection to etcd at {endpoint} during a write ({e}); "
                         "its outcome is unknown, read the key again before retrying"
                     ) from e
-                failures.append(f"{endpoint}: {e}")
+                attempts.note(endpoint, str(e))
+            except _TokenRefused as e:
+                attempts.in_flight = None
+                if reauthenticated:
+                    raise StoreUnusable(
+                        f"etcd at {endpoint} refused a fresh token of user "
+                        f"{self.config.username!r} ({e})"
+                    ) from e
+                # Simple tokens expire when idle, and a password change invalidates
+                # them: log in again, once.
+                reauthenticated = True
+                continue
             except EtcdError as e:
-                if e.message == _NO_LEADER:
-                    failures.append(f"{endpoint}: no leader")
-                elif e.status == 401 and self.config.username and not reauthenticated:
-                    # Simple tokens expire after a few idle minutes: log in again once.
-                    reauthenticated = True
-                    self._token = None
-                    continue
-                elif e.code in _TRANSIENT_CODES and idempotent:
-                    failures.append(f"{endpoint}: {e.message}")
+                if e.message == NO_LEADER:
+                    attempts.note(endpoint, "no leader")
+                elif e.code in TRANSIENT_CODES and idempotent:
+                    attempts.note(endpoint, e.message)
                 else:
                     raise
             else:
                 self._preferred = index
                 return answer
+            attempts.in_flight = None
             attempt += 1
             if attempt % n == 0:
-                if all(f.endswith("no leader") for f in failures[-n:]):
+                if unreachable == n:
                     raise Unavailable(
-                        f"the etcd cluster has no leader ({self.description}): a majority "
-                        "of its members is down or cut off; start them again"
-                    )
-                if all("Cannot connect" in f or "refused" in f for f in failures[-n:]):
-                    raise Unavailable(
-                        f"cannot reach any etcd endpoint ({'; '.join(failures[-n:])}); "
+                        f"cannot reach any etcd endpoint ({attempts.summary()}); "
                         "check the addresses in --store and that etcd is running"
                     )
+                unreachable = 0
                 await asyncio.sleep(0.1 * min(attempt // n, 5))  # a leader election is short
 
-    async def _post(self, index: int, path: str, body: Json) -> Json:
+    async def _post(self, index: int, path: str, body: Json, *, budget: float | None) -> Json:
         endpoint = self.config.endpoints[index]
-        headers = await self._headers(index)
         timeout = aiohttp.ClientTimeout(sock_connect=self.config.dial_timeout)
         try:
-            async with self._sessions[index].post(
-                f"{endpoint}/v3/{path}", data=_payload(body), headers=headers, timeout=timeout
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
+            async with asyncio.timeout(budget):
+                headers, token = await self._headers(index)
+                with self._translate(endpoint):
+                    async with self._sessions[index].post(
+                        f"{endpoint}/v3/{path}",
+                        data=_payload(body),
+                        headers=headers,
+                        timeout=timeout,
+                    ) as resp:
+                        raw = await resp.read()
+                        status = resp.status
+        except TimeoutError as e:
+            # Only this attempt's share of the deadline: the overall deadline arrives
+            # as a cancellation, which passes through.
+            if budget is None:
+                raise
+            raise _NoAnswer(f"no answer within {budget:g}s") from e
+        try:
+            return decode_answer(raw, status)
+        except EtcdError as e:
+            if e.status == 401 and token is not None:
+                self.forget_token(token)
+                raise _TokenRefused(e.message) from e
+            raise
+
+    @contextlib.contextmanager
+    def _translate(self, endpoint: str) -> Iterator[None]:
+        """Sorts aiohttp's errors into not sent, sent but lost, and refused TLS."""
+        try:
+            yield
         except aiohttp.ClientConnectorCertificateError as e:
             raise StoreUnusable(
                 f"the TLS certificate of etcd at {endpoint} is not trusted "
@@ -192,16 +255,33 @@ class EtcdClient:
         except aiohttp.ClientSSLError as e:
             raise StoreUnusable(f"TLS with etcd at {endpoint} failed: {e}") from e
         except aiohttp.ClientConnectorError as e:
-            raise _NotSent(str(e)) from e
+            if isinstance(e.os_error, ConnectionRefusedError):
+                raise _NotSent("connection refused") from e
+            raise _NotSent(f"cannot connect ({e.os_error.strerror or e})") from e
+        except aiohttp.ConnectionTimeoutError as e:
+            # Connecting timed out: nothing was sent (unlike a read timeout).
+            raise _NotSent(f"no connection within {self.config.dial_timeout:g}s") from e
         except (aiohttp.ClientError, ConnectionError) as e:
-            raise _SentButLost(str(e) or type(e).__name__) from e
-        return decode_answer(raw, status)
+            refusal = tls.refusal(e)
+            if refusal is None:
+                raise _SentButLost(str(e) or type(e).__name__) from e
+            if self.config.cert_file is None:
+                raise StoreUnusable(
+                    f"etcd at {endpoint} refused the TLS connection ({refusal}): it requires "
+                    "a client certificate; give cert= and key= in --store"
+                ) from e
+            raise StoreUnusable(
+                f"etcd at {endpoint} refused the client certificate {self.config.cert_file} "
+                f"({refusal}); it must be signed by a CA in etcd's --trusted-ca-file"
+            ) from e
 
-    async def _headers(self, index: int) -> dict[str, str]:
+    async def _headers(self, index: int) -> tuple[dict[str, str], str | None]:
         headers = {"Content-Type": "application/json", "Grpc-Metadata-hasleader": "true"}
+        token = None
         if self.config.username:
-            headers["Authorization"] = await self._auth_token(index)
-        return headers
+            token = await self._auth_token(index)
+            headers["Authorization"] = token
+        return headers, token
 
     async def _auth_token(self, index: int) -> str:
         async with self._auth_lock:
@@ -209,22 +289,27 @@ class EtcdClient:
                 self._token = await self._authenticate(index)
             return self._token
 
+    def forget_token(self, token: str) -> None:
+        """etcd refused ``token``: the next request logs in again (unless another
+        request already did)."""
+        if self._token == token:
+            self._token = None
+
     async def _authenticate(self, index: int) -> str:
         endpoint = self.config.endpoints[index]
         body = {"name": self.config.username, "password": self.config.password or ""}
-        try:
+        with self._translate(endpoint):
             async with self._sessions[index].post(
                 f"{endpoint}/v3/auth/authenticate",
                 data=orjson.dumps(body),
+                headers={"Grpc-Metadata-hasleader": "true"},
                 timeout=aiohttp.ClientTimeout(sock_connect=self.config.dial_timeout),
             ) as resp:
-                answer = decode_answer(await resp.read(), resp.status)
-        except aiohttp.ClientConnectorError as e:
-            raise _NotSent(str(e)) from e
-        except (aiohttp.ClientError, ConnectionError) as e:
-            raise _SentButLost(str(e) or type(e).__name__) from e
+                raw, status = await resp.read(), resp.status
+        try:
+            answer = decode_answer(raw, status)
         except EtcdError as e:
-            if e.message == _NO_LEADER:
+            if e.message == NO_LEADER or e.code in TRANSIENT_CODES:
                 raise
             raise StoreUnusable(
                 f"etcd refused the credentials of user {self.config.username!r} ({e.message}); "
@@ -235,27 +320,60 @@ class EtcdClient:
             raise StoreUnusable("etcd accepted the login but returned no token")
         return token
 
+    # --- members -------------------------------------------------------------------
+
+    async def probe(self, endpoint: str) -> str | None:
+        """Whether the member at ``endpoint`` serves: None if it answers and has a
+        leader, else what is wrong (for a watch that has been quiet for a while)."""
+        index = self.config.endpoints.index(endpoint)
+        try:
+            await self._post(index, "kv/range", _PROBE, budget=self.config.timeout)
+        except (_NotSent, _SentButLost) as e:
+            self._avoid(index)
+            return str(e)
+        except EtcdError as e:
+            if e.message == NO_LEADER or e.code in TRANSIENT_CODES:
+                self._avoid(index)
+                return e.message
+        except _TokenRefused:
+            pass  # it answered; the next request logs in again
+        return None
+
     # --- streams -------------------------------------------------------------------
 
-    async def open_stream(self, path: str, body: Json) -> tuple[str, aiohttp.ClientResponse]:
-        """Open a streaming POST (watch) on the first endpoint that accepts it."""
-        failures = []
+    async def open_stream(self, path: str, body: Json) -> Stream:
+        """Open a streaming POST (watch) on the first endpoint that accepts it.
+
+        Raises Unavailable (saying what each endpoint answered) or StoreUnusable.
+        """
+        attempts = _Attempts()
         n = len(self.config.endpoints)
+        budget = self.config.timeout / n  # as for a read: a frozen member is passed over
         for attempt in range(n):
             index = (self._preferred + attempt) % n
             endpoint = self.config.endpoints[index]
             try:
-                headers = await self._headers(index)
-                resp = await self._sessions[index].post(
-                    f"{endpoint}/v3/{path}",
-                    data=orjson.dumps(body),
-                    headers=headers,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None, sock_connect=self.config.dial_timeout, sock_read=None
-                    ),
-                )
-            except (aiohttp.ClientError, ConnectionError, _NotSent, _SentButLost) as e:
-                failures.append(f"{endpoint}: {e}")
+                async with asyncio.timeout(budget):
+                    headers, token = await self._headers(index)
+                    with self._translate(endpoint):
+                        resp = await self._sessions[index].post(
+                            f"{endpoint}/v3/{path}",
+                            data=orjson.dumps(body),
+                            headers=headers,
+                            timeout=aiohttp.ClientTimeout(
+                                total=None, sock_connect=self.config.dial_timeout, sock_read=None
+                            ),
+                        )
+            except TimeoutError:
+                self._avoid(index)
+                attempts.note(endpoint, f"no answer within {budget:g}s")
+                continue
+            except (_NotSent, _SentButLost) as e:
+                self._drop_connections(index)
+                attempts.note(endpoint, str(e))
+                continue
+            except EtcdError as e:  # from a login on a member without a leader
+                attempts.note(endpoint, e.message)
                 continue
             if resp.status != 200:
                 raw = await resp.read()
@@ -263,11 +381,23 @@ class EtcdClient:
                 try:
                     decode_answer(raw, resp.status)
                 except EtcdError as e:
-                    failures.append(f"{endpoint}: {e.message}")
+                    if e.status == 401 and token is not None:
+                        self.forget_token(token)  # the caller's next try logs in again
+                    attempts.note(endpoint, e.message)
                     continue
             self._preferred = index
-            return endpoint, resp
-        raise Unavailable(f"cannot open a watch on any etcd endpoint ({'; '.join(failures)})")
+            return Stream(endpoint, resp, token)
+        raise Unavailable(f"cannot open a watch on any etcd endpoint ({attempts.summary()})")
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An open streaming answer, the endpoint serving it and the token it was opened
+    with (None without authentication)."""
+
+    endpoint: str
+    response: aiohttp.ClientResponse
+    token: str | None
 
 
 class _NotSent(Exception):
@@ -278,48 +408,16 @@ class _SentButLost(Exception):
     """The request may have reached the endpoint; its answer was lost."""
 
 
+class _NoAnswer(_SentButLost):
+    """The endpoint did not answer within the attempt's share of the deadline."""
+
+
+class _TokenRefused(Exception):
+    """etcd refused the auth token (expired, or invalidated by a password change)."""
+
+
 def _payload(body: Json) -> bytes | io.BytesIO:
     data = orjson.dumps(body)
     # aiohttp writes a large bytes body in one go and warns that it could stall the
     # loop; a file-like body is streamed in chunks.
     return io.BytesIO(data) if len(data) > 256 * 1024 else data
-
-
-def decode_answer(raw: bytes, status: int) -> Json:
-    try:
-        answer = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError as e:
-        raise Unavailable(f"etcd answered HTTP {status} with a body that is not JSON") from e
-    if not isinstance(answer, dict):
-        raise Unavailable(f"etcd answered HTTP {status} with an unexpected body")
-    if status != 200 or "error" in answer:
-        message = answer.get("message") or answer.get("error") or f"HTTP {status}"
-        raise EtcdError(str(message), code=int(answer.get("code", 0)), status=status)
-    return answer
-
-
-def map_error(e: EtcdError) -> StoreError:
-    """An etcd error answer as the store's error, for the cases callers do not handle."""
-    if "request is too large" in e.message:
-        return InvalidArgument(f"etcd refused the value as too large ({e.message})")
-    if e.code in _TRANSIENT_CODES or e.message == _NO_LEADER:
-        return Unavailable(f"etcd cannot serve the request now ({e.message})")
-    if e.code in (7, 16):  # PERMISSION_DENIED, UNAUTHENTICATED
-        return StoreUnusable(
-            f"etcd refused the request ({e.message}); check the user and its role in --store"
-        )
-    return Unavailable(f"etcd answered with an error: {e.message}")
-
-
-def _ssl_context(config: EtcdConfig) -> ssl.SSLContext:
-    try:
-        ctx = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
-        if config.cert_file:
-            ctx.load_cert_chain(
-                str(config.cert_file), str(config.key_file) if config.key_file else None
-            )
-    except (OSError, ssl.SSLError) as e:
-        raise StoreUnusable(
-            f"cannot load the TLS files for etcd ({e}); check ca=, cert= and key= in --store"
-        ) from e
-    return ctx

@@ -10,6 +10,7 @@ consecutive (the contract only promises order, no gap and no duplicate).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -22,16 +23,11 @@ from controlplane.store.errors import (
     NotFound,
     Unavailable,
 )
-from controlplane.store.etcd.client import (
-    EtcdClient,
-    EtcdError,
-    Json,
-    b64,
-    map_error,
-    unb64,
-)
+from controlplane.store.etcd import tls
+from controlplane.store.etcd.client import EtcdClient
 from controlplane.store.etcd.config import EtcdConfig
 from controlplane.store.etcd.watch import EtcdWatch
+from controlplane.store.etcd.wire import EtcdError, Json, b64, map_error, unb64
 from controlplane.store.interface import MAX_VALUE_BYTES, KeyValue, ListResult, prefix_end
 
 logger = logging.getLogger(__name__)
@@ -52,7 +48,8 @@ class EtcdStore:
     @classmethod
     async def open(cls, config: EtcdConfig) -> EtcdStore:
         """Connect and check that the cluster answers (raises Unavailable/StoreUnusable)."""
-        store = cls(EtcdClient(config))
+        context = await asyncio.to_thread(tls.ssl_context, config) if config.tls else None
+        store = cls(EtcdClient(config, ssl_context=context))
         try:
             revision = await store.current_revision()
         except BaseException:

@@ -4,8 +4,14 @@ The stream is one long POST to ``/v3/watch``; etcd answers with one JSON message
 line. The watch remembers the revision of the last event it delivered; when its member
 dies or loses its leader (the ``hasleader`` metadata makes etcd cancel the stream then),
 it reopens on another endpoint from the next revision, so the consumer sees no gap and
-no duplicate. When no member can serve it within the client's deadline the iteration
-raises Unavailable; a compacted start raises Expired.
+no duplicate.
+
+A quiet stream proves nothing: a frozen member keeps its sockets open, and a member that
+lost its leader keeps old streams open for three election timeouts. So when no message
+has come for the client's timeout, the watch asks its member whether it still serves,
+and reopens elsewhere if not. When no member can serve the watch within the client's
+timeout, iteration raises Unavailable (saying the revision to resume from); a compacted
+start raises Expired; a user who may not read the prefix gets StoreUnusable.
 """
 
 from __future__ import annotations
@@ -18,11 +24,19 @@ from collections import deque
 import aiohttp
 import orjson
 
-from controlplane.store.errors import Expired, Unavailable
-from controlplane.store.etcd.client import EtcdClient, Json, b64, unb64
+from controlplane.store.errors import Expired, StoreUnusable, Unavailable
+from controlplane.store.etcd.client import EtcdClient, Stream
+from controlplane.store.etcd.wire import Json, b64, error_of, unb64
 from controlplane.store.interface import Event, EventType, KeyValue, WatchBase, prefix_end
 
 logger = logging.getLogger(__name__)
+
+# How etcd 3.4 cancels a watch it does not allow (cancel_reason is a gRPC status text).
+_REFUSALS = (
+    "etcdserver: invalid auth token",  # expired, or invalidated by a password change
+    "etcdserver: permission denied",
+    "etcdserver: user name is empty",  # authentication is on and no user was given
+)
 
 
 class EtcdWatch(WatchBase):
@@ -31,42 +45,80 @@ class EtcdWatch(WatchBase):
         self._prefix = prefix.encode()
         self._cursor = from_revision  # the last revision delivered (or skipped)
         self._pending: deque[Event] = deque()
-        self._resp: aiohttp.ClientResponse | None = None
-        self._endpoint = ""
+        self._stream: Stream | None = None
+        # The stream's pending readline. It is never cancelled while the stream lives:
+        # a cancelled readline could lose half a line.
+        self._reading: asyncio.Task[bytes] | None = None
         self._closed = False
         self._failing_since: float | None = None  # first loss since the last good message
+        self._logged_in_again = False  # after a refusal, since the last good message
 
     def __aiter__(self) -> EtcdWatch:
         return self
 
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint serving the watch now (None while it is being reopened)."""
+        return self._stream.endpoint if self._stream else None
+
     async def start(self) -> None:
-        await self._connect()
+        await self._connect(time.monotonic() + self._client.config.timeout)
 
     async def __anext__(self) -> Event:
         while not self._pending:
             if self._closed:
                 raise StopAsyncIteration
-            if self._resp is None:
+            if self._stream is None:
                 await self._reconnect()
-            assert self._resp is not None
-            try:
-                line = await self._resp.content.readline()
-            except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as e:
-                logger.info("etcd watch lost endpoint=%s error=%s", self._endpoint, e)
-                self._drop()
-                continue
+                continue  # (it may have been closed meanwhile)
+            line = await self._next_line()
+            if line is None:
+                continue  # the stream was lost: reopen
             if not line:
                 if not self._closed:
-                    logger.info("etcd watch ended by endpoint=%s; reopening", self._endpoint)
+                    logger.info("etcd watch ended by endpoint=%s; reopening", self.endpoint)
                 self._drop()
                 continue
             self._handle(orjson.loads(line))
         return self._pending.popleft()
 
+    async def _next_line(self) -> bytes | None:
+        """The stream's next line (b"" at its end), or None if the stream was lost."""
+        stream = self._stream
+        assert stream is not None
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(stream.response.content.readline())
+        reading = self._reading
+        while True:
+            done, _ = await asyncio.wait({reading}, timeout=self._client.config.timeout)
+            if done or self._stream is not stream:
+                break
+            problem = await self._client.probe(stream.endpoint)
+            if problem is not None and self._stream is stream:
+                logger.info(
+                    "etcd watch endpoint=%s stopped serving (%s); reopening",
+                    stream.endpoint,
+                    problem,
+                )
+                self._drop()
+                return None
+        if self._stream is not stream or reading.cancelled():
+            return None  # dropped or closed meanwhile
+        self._reading = None
+        try:
+            return reading.result()
+        except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as e:
+            if not self._closed:
+                logger.info("etcd watch lost endpoint=%s error=%s", stream.endpoint, e)
+            self._drop()
+            return None
+
     def _handle(self, message: Json) -> None:
         if "error" in message:
-            error = message["error"]
-            logger.info("etcd watch error endpoint=%s error=%s", self._endpoint, error)
+            error = error_of(message, 200)
+            logger.info("etcd watch error endpoint=%s error=%s", self.endpoint, error.message)
+            if error.status == 401:
+                self._refused(error.message)
             self._drop()
             return
         result = message.get("result", {})
@@ -74,15 +126,16 @@ class EtcdWatch(WatchBase):
         if compact_revision:
             raise Expired(self._cursor, compacted=compact_revision)
         if result.get("canceled"):
+            reason = result.get("cancel_reason", "")
+            logger.info("etcd watch canceled endpoint=%s reason=%s", self.endpoint, reason)
+            if any(refusal in reason for refusal in _REFUSALS):
+                self._refused(reason)
             # e.g. "etcdserver: no leader": reopen elsewhere from the cursor
-            logger.info(
-                "etcd watch canceled endpoint=%s reason=%s",
-                self._endpoint,
-                result.get("cancel_reason", ""),
-            )
             self._drop()
             return
-        self._failing_since = None  # created, progress or events: the stream is healthy
+        # created, progress or events: the stream is healthy
+        self._failing_since = None
+        self._logged_in_again = False
         for raw in result.get("events", []):
             event = _event(raw)
             if event.revision <= self._cursor:
@@ -90,22 +143,35 @@ class EtcdWatch(WatchBase):
             self._cursor = event.revision
             self._pending.append(event)
 
+    def _refused(self, reason: str) -> None:
+        """etcd refused the watch's credentials, which it checks only when a watch is
+        created: a token that expired while the stream was open is refused when the
+        watch reopens. Log in again once; give up only if a fresh login is refused."""
+        user = self._client.config.username
+        token = self._stream.token if self._stream else None
+        if user is None or token is None or self._logged_in_again:
+            raise StoreUnusable(
+                f"etcd refused to watch {self._prefix.decode()!r} ({reason}); "
+                + (
+                    f"give user {user!r} a role that may read it"
+                    if user
+                    else "etcd has authentication on: give user= and password-file= in --store"
+                )
+            )
+        self._logged_in_again = True
+        self._client.forget_token(token)
+
     async def _reconnect(self) -> None:
         """Reopen after a loss, pausing briefly; give up once the losses have lasted
         longer than the client's deadline."""
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
-        elif now - self._failing_since > self._client.config.timeout:
-            raise Unavailable(
-                f"the etcd watch could not be kept open for {now - self._failing_since:.1f}s "
-                f"({self._client.description}); resume from revision {self._cursor} later"
-            )
         else:
             await asyncio.sleep(0.2)
-        await self._connect()
+        await self._connect(self._failing_since + self._client.config.timeout)
 
-    async def _connect(self) -> None:
+    async def _connect(self, deadline: float) -> None:
         end = prefix_end(self._prefix)
         request = {
             "create_request": {
@@ -115,24 +181,40 @@ class EtcdWatch(WatchBase):
                 "prev_kv": True,
             }
         }
-        deadline = time.monotonic() + self._client.config.timeout
         while True:
             try:
-                self._endpoint, self._resp = await self._client.open_stream("watch", request)
+                stream = await self._client.open_stream("watch", request)
+                if self._closed:
+                    stream.response.close()
+                else:
+                    self._stream = stream
                 return
-            except Unavailable:
+            except Unavailable as e:
                 if time.monotonic() >= deadline:
-                    raise
+                    raise Unavailable(
+                        f"the etcd watch on {self._prefix.decode()!r} could not be kept open: "
+                        f"{e}; resume from revision {self._cursor} later"
+                    ) from e
             await asyncio.sleep(0.2)
 
     def _drop(self) -> None:
-        if self._resp is not None:
-            self._resp.close()
-            self._resp = None
+        if self._reading is not None:
+            self._reading.add_done_callback(_consume)
+            self._reading.cancel()
+            self._reading = None
+        if self._stream is not None:
+            self._stream.response.close()
+            self._stream = None
 
     async def close(self) -> None:
         self._closed = True
         self._drop()
+
+
+def _consume(task: asyncio.Task[bytes]) -> None:
+    """Retrieve a dropped readline's outcome, so asyncio does not report it as lost."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _event(raw: Json) -> Event:

@@ -12,13 +12,20 @@ from controlplane.store import AlreadyExists, KeyValue
 from controlplane.store.sqlite.store import SqliteStore
 
 
+def say(line: str) -> None:
+    """One line to the parent, at once: the parent kills this process at any moment."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 async def main(path: Path, tag: str) -> None:
     store = await SqliteStore.open(path)
     watch = await store.watch("/crash/", from_revision=await store.current_revision())
+    say("READY")
 
     async def watcher() -> None:
-        async for _event in watch:
-            pass
+        async for event in watch:
+            say(f"SAW {event.revision}")
 
     async def writer(w: int) -> None:
         known: dict[str, KeyValue] = {}
@@ -35,6 +42,7 @@ async def main(path: Path, tag: str) -> None:
                     current = await store.get(key)
                     kv = await store.update(key, value, expected_revision=current.mod_revision)
             known[key] = kv
+            say(f"ACK {key} {kv.mod_revision} {value.decode()}")
             i += 1
 
     await asyncio.gather(watcher(), *(writer(w) for w in range(8)))

@@ -1,0 +1,188 @@
+"""The aiohttp application: one dispatcher over the Kubernetes URL space.
+
+Non-resource paths (version, health, discovery, OpenAPI, metrics) are answered here;
+resource paths go to handlers.py, watch.py and subresources by verb. Every error becomes
+a Status object; an unexpected exception becomes a 500 Status and a log line with the
+traceback, never a dropped connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from api import errors
+from controlplane.apiserver import discovery, handlers, openapi, respond, routes, watch
+from controlplane.apiserver.objects import Objects
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024  # as the Kubernetes apiserver: 3 MiB
+
+VERSION = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.4",
+    "gitCommit": "bramble",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-24T00:00:00Z",
+    "goVersion": "go1.23.6",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class State:
+    objects: Objects
+    server_address: str = "127.0.0.1:6443"
+
+
+STATE = web.AppKey("state", State)
+
+
+@web.middleware
+async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.ApiError as e:
+        return respond.error(e)
+    except web.HTTPRequestEntityTooLarge:
+        return respond.error(
+            errors.RequestEntityTooLarge(
+                f"the request body is larger than the limit of {MAX_BODY} bytes"
+            )
+        )
+    except web.HTTPException as e:
+        cls = errors.from_status({}, http_code=e.status)
+        return respond.error(type(cls)(e.reason or f"HTTP {e.status}"))
+    except (ConnectionResetError, ConnectionError):
+        raise
+    except Exception:
+        logger.exception("request failed method=%s path=%s", request.method, request.path)
+        return respond.error(
+            errors.InternalError(
+                "an error on the server prevented the request from succeeding; "
+                "the server log has the details"
+            )
+        )
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    path = request.path
+    method = request.method
+    if path.startswith(("/apis/", "/api/")):
+        target = routes.parse(path)
+        if target is not None:
+            return await _resource(request, state.objects, target)
+    if method not in ("GET", "HEAD"):
+        raise errors.MethodNotAllowed(f"{method} is not supported on {path}")
+    return await _non_resource(request, state, path)
+
+
+async def _non_resource(request: web.Request, state: State, path: str) -> web.StreamResponse:
+    accept = request.headers.get("Accept", "")
+    if path == "/version":
+        return respond.json(VERSION)
+    if path in ("/healthz", "/livez", "/readyz") or path.startswith(
+        ("/healthz/", "/livez/", "/readyz/")
+    ):
+        ready = state.objects.cache.healthy
+        if path.startswith("/readyz") and not ready:
+            return web.Response(text="watch cache not ready", status=500)
+        return web.Response(text="ok", content_type="text/plain")
+    if path in ("/api", "/apis"):
+        aggregated, version = discovery.wants_aggregated(accept)
+        core = path == "/api"
+        if aggregated:
+            return respond.json(
+                discovery.aggregated(core, version),
+                content_type=discovery.AGGREGATED_CONTENT_TYPE.replace("v=v2", f"v={version}"),
+            )
+        if core:
+            return respond.json(discovery.api_versions(state.server_address))
+        return respond.json(discovery.api_group_list())
+    parts = path.strip("/").split("/")
+    if parts == ["api", "v1"]:
+        body = discovery.resource_list("", "v1")
+        assert body is not None
+        return respond.json(body)
+    if len(parts) == 2 and parts[0] == "apis":
+        group = discovery.api_group(parts[1])
+        if group is not None:
+            return respond.json(group)
+    if len(parts) == 3 and parts[0] == "apis":
+        listing = discovery.resource_list(parts[1], parts[2])
+        if listing is not None:
+            return respond.json(listing)
+    if path == "/openapi/v3":
+        return respond.raw(openapi.root())
+    if path.startswith("/openapi/v3/"):
+        doc = openapi.lookup(path)
+        if doc is not None:
+            return respond.raw(doc)
+    raise errors.NotFound("the server could not find the requested resource")
+
+
+async def _resource(
+    request: web.Request, objects: Objects, target: routes.Target
+) -> web.StreamResponse:
+    method = request.method
+    sub = target.subresource
+    if target.resource.group == "metrics.k8s.io":
+        raise errors.ServiceUnavailable(
+            "metrics are not available yet: no node agent has reported usage", retry_after=10
+        )
+    if target.name is None:
+        if method == "GET":
+            if request.query.get("watch") in ("true", "1"):
+                return await watch.serve(request, objects, target)
+            return await handlers.list_(request, objects, target)
+        if method == "POST":
+            return await handlers.create(request, objects, target)
+        if method == "DELETE":
+            return await handlers.delete_collection(request, objects, target)
+        raise errors.MethodNotAllowed(f"{method} is not supported on a collection")
+    if sub is None:
+        if method == "GET":
+            if request.query.get("watch") in ("true", "1"):
+                return await watch.serve(request, objects, target)
+            return await handlers.get(request, objects, target)
+        if method == "PUT":
+            return await handlers.update(request, objects, target)
+        if method == "PATCH":
+            return await handlers.patch(request, objects, target)
+        if method == "DELETE":
+            return await handlers.delete(request, objects, target)
+    elif sub in ("status", "scale"):
+        if method == "GET":
+            if sub == "scale":
+                return await handlers.get_scale(objects, target)
+            return await handlers.get(request, objects, target)
+        if method == "PUT":
+            return await handlers.update(request, objects, target)
+        if method == "PATCH":
+            return await handlers.patch(request, objects, target)
+    elif sub == "binding" and method == "POST":
+        return await handlers.bind(request, objects, target)
+    elif sub == "eviction" and method == "POST":
+        return await handlers.evict(request, objects, target)
+    elif sub in ("log", "exec"):
+        raise errors.ServiceUnavailable(
+            f"pods/{sub} needs the node agent of the pod's node, which is not reachable",
+            retry_after=5,
+        )
+    raise errors.MethodNotAllowed(f"{method} is not supported on {target.resource.plural}/{sub}")
+
+
+def build(objects: Objects, *, server_address: str = "127.0.0.1:6443") -> web.Application:
+    app = web.Application(middlewares=[status_errors], client_max_size=MAX_BODY)
+    app[STATE] = State(objects=objects, server_address=server_address)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

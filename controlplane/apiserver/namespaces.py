@@ -1,0 +1,78 @@
+"""Namespace deletion: empty a terminating namespace, then let it go.
+
+A deleted namespace gets ``deletionTimestamp`` and phase Terminating (objects.py) but
+keeps the ``kubernetes`` finalizer in ``spec.finalizers``. This loop deletes everything
+in it (pods gracefully, as Kubernetes' namespace controller does) and, once nothing is
+left, removes that finalizer, which completes the deletion. Level-triggered: it looks at
+the cache each round, so a restart simply carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from api import errors
+from api.resources import RESOURCES, by_kind
+from controlplane.apiserver.objects import DeleteOptions, Objects
+
+logger = logging.getLogger(__name__)
+
+NAMESPACES = by_kind("", "Namespace")
+assert NAMESPACES is not None
+_CONTENT = [r for r in RESOURCES if r.namespaced and r.group != "metrics.k8s.io"]
+_RECHECK = 1.0  # seconds between rounds while a namespace is still emptying
+
+
+class NamespaceFinalizer:
+    def __init__(self, objects: Objects) -> None:
+        self._objects = objects
+
+    def terminating(self) -> list[str]:
+        assert NAMESPACES is not None
+        cache = self._objects.cache.resource(NAMESPACES)
+        return [e.name for e in cache.objects.values() if e.deleting]
+
+    async def run(self) -> None:
+        assert NAMESPACES is not None
+        cache = self._objects.cache.resource(NAMESPACES)
+        while True:
+            pending = self.terminating()
+            for name in pending:
+                try:
+                    await self.finalize(name)
+                except errors.ApiError as e:
+                    logger.warning("namespace cleanup failed namespace=%s error=%s", name, e)
+            timeout = _RECHECK if pending else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cache.wait(), timeout)
+
+    async def finalize(self, namespace: str) -> bool:
+        """One round for one namespace; True when it is gone."""
+        remaining = 0
+        for resource in _CONTENT:
+            for entry in self._objects.cache.resource(resource).snapshot(namespace):
+                remaining += 1
+                if entry.deleting:
+                    continue  # already going
+                with contextlib.suppress(errors.NotFound):
+                    await self._objects.delete(resource, namespace, entry.name, DeleteOptions())
+        if remaining:
+            return False
+        assert NAMESPACES is not None
+
+        def drop_finalizer(obj: dict[str, Any]) -> dict[str, Any]:
+            spec = obj.setdefault("spec", {})
+            spec["finalizers"] = [f for f in spec.get("finalizers") or [] if f != "kubernetes"]
+            if not spec["finalizers"]:
+                del spec["finalizers"]
+            return obj
+
+        with contextlib.suppress(errors.NotFound):
+            await self._objects.guaranteed_update(
+                NAMESPACES, None, namespace, drop_finalizer, admit=False
+            )
+        logger.info("namespace deleted namespace=%s", namespace)
+        return True

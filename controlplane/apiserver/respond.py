@@ -1,0 +1,95 @@
+"""Building responses: JSON bodies, Status objects, lists from cached bytes, Tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api import errors
+from api.resources import Resource
+from controlplane.apiserver.cache import Entry
+
+JSON_TYPE = "application/json"
+
+
+def json(body: Any, *, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
+    return raw(orjson.dumps(body), status=status, content_type=content_type)
+
+
+def raw(body: bytes, *, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+
+
+def error(e: errors.ApiError) -> web.Response:
+    response = json(e.status(), status=e.code)
+    if e.retry_after is not None:
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response
+
+
+def success_status(resource: Resource, name: str, uid: str | None = None) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name, "group": resource.group, "kind": resource.plural}
+    if uid:
+        details["uid"] = uid
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
+def wants_table(accept: str) -> bool:
+    for part in accept.split(","):
+        params = {p.strip() for p in part.split(";")}
+        if "as=Table" in params and "g=meta.k8s.io" in params:
+            return True
+    return False
+
+
+def include_object(query: Mapping[str, str]) -> str:
+    value = query.get("includeObject", "Metadata")
+    if value not in ("None", "Metadata", "Object"):
+        raise errors.BadRequest(f'includeObject must be None, Metadata or Object (got "{value}")')
+    return value
+
+
+def list_body(
+    resource: Resource, entries: Iterable[Entry], revision: int, continue_token: str | None
+) -> bytes:
+    """A List from cached bytes: no object is decoded or encoded again."""
+    meta: dict[str, str] = {"resourceVersion": str(revision)}
+    if continue_token:
+        meta["continue"] = continue_token
+    head = orjson.dumps(
+        {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta}
+    )
+    return head[:-1] + b',"items":[' + b",".join(e.raw for e in entries) + b"]}"
+
+
+def table(
+    resource: Resource,
+    objects: list[dict[str, Any]],
+    *,
+    revision: int,
+    include: str,
+    continue_token: str | None = None,
+) -> dict[str, Any]:
+    from controlplane.apiserver import tables
+
+    return dict(
+        tables.table(
+            resource.group,
+            resource.kind,
+            objects,
+            now=datetime.now(UTC),
+            resource_version=str(revision),
+            include_object=include,
+            continue_token=continue_token,
+        )
+    )

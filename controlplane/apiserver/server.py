@@ -1,0 +1,102 @@
+"""Running the apiserver: the watch cache, the system namespaces, the HTTP(S) listener."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from api import errors
+from api.resources import RESOURCES, by_kind
+from controlplane import store as st
+from controlplane.apiserver import app as application
+from controlplane.apiserver.cache import WatchCache
+from controlplane.apiserver.namespaces import NamespaceFinalizer
+from controlplane.apiserver.objects import Clock, Objects, utcnow
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+
+
+class ApiServer:
+    def __init__(
+        self,
+        store: st.Store,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 6443,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.cache = WatchCache(store, RESOURCES)
+        self.objects = Objects(store, self.cache, clock=clock)
+        self._host = host
+        self._port = port
+        self._ssl = ssl_context
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.port = port
+
+    async def start(self) -> None:
+        await self.cache.start()
+        await self._ensure_namespaces()
+        finalizer = NamespaceFinalizer(self.objects)
+        self._tasks.append(guard(finalizer.run(), name="namespace-finalizer"))
+        app = application.build(self.objects, server_address=f"{self._host}:{self._port}")
+        # handler_cancellation: a watch whose client went away ends at once.
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
+        await site.start()
+        if self._runner.addresses:
+            self.port = int(self._runner.addresses[0][1])
+        logger.info(
+            "apiserver listening address=%s:%d tls=%s", self._host, self.port, bool(self._ssl)
+        )
+
+    async def _ensure_namespaces(self) -> None:
+        namespaces = by_kind("", "Namespace")
+        assert namespaces is not None
+        for name in SYSTEM_NAMESPACES:
+            try:
+                await self.objects.create(
+                    namespaces,
+                    None,
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+                )
+                logger.info("created namespace name=%s", name)
+            except errors.AlreadyExists:
+                pass
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.cache.stop()
+
+
+def guard(coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+    """Start a long-lived task whose unexpected end is logged, never silent."""
+
+    async def supervised() -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("task %s failed", name)
+            raise
+        logger.error("task %s ended unexpectedly", name)
+
+    return asyncio.create_task(supervised(), name=name)

@@ -1,0 +1,158 @@
+"""Watch streams, served from the watch cache (kubectl-surface.md section 8).
+
+One newline-delimited JSON event per change, flushed as it happens. Without a
+resourceVersion (or with "0") the stream first sends every current object as ADDED;
+with one, it replays the changes after it, or answers 410 Gone when they are forgotten.
+A change that makes an object start or stop matching the selectors is sent as ADDED or
+DELETED, as Kubernetes does. With ``allowWatchBookmarks`` an idle stream carries BOOKMARK
+events, so clients can resume from a recent revision. ``sendInitialEvents`` (watch-list)
+ends the initial events with the ``k8s.io/initial-events-end`` bookmark.
+
+A slow client only slows its own stream (aiohttp applies backpressure on each write); a
+client so slow that the cache forgot its place gets an ERROR event with code 410 and the
+stream ends, after which it relists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from api import errors
+from controlplane.apiserver import respond
+from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry
+from controlplane.apiserver.handlers import Selection, int_param, selection
+from controlplane.apiserver.objects import Objects
+from controlplane.apiserver.routes import Target
+
+BOOKMARK_INTERVAL = 5.0  # seconds between bookmarks on an idle stream
+
+
+def _event_line(kind: str, raw: bytes) -> bytes:
+    return b'{"type":"' + kind.encode() + b'","object":' + raw + b"}\n"
+
+
+class _Encoder:
+    """Turns entries into event lines: the cached bytes, or a one-row Table each."""
+
+    def __init__(self, sel: Selection, *, as_table: bool, include: str) -> None:
+        self._sel = sel
+        self._table = as_table
+        self._include = include
+        self._columns_sent = False
+
+    def line(self, kind: str, entry: Entry, *, revision: int | None = None) -> bytes:
+        if not self._table and revision is None:
+            return _event_line(kind, entry.raw)
+        obj = entry.obj()
+        if revision is not None:
+            obj["metadata"]["resourceVersion"] = str(revision)
+        if not self._table:
+            return _event_line(kind, orjson.dumps(obj))
+        table = respond.table(
+            self._sel.resource, [obj], revision=int(obj["metadata"]["resourceVersion"]),
+            include=self._include,
+        )  # fmt: skip
+        return _event_line(kind, orjson.dumps(table))
+
+
+def _convert(change: Change, sel: Selection) -> tuple[str, Entry, int | None] | None:
+    """The event a change is for this watcher, if any (selector transitions included)."""
+    now = sel.matches(change.entry)
+    if change.type == DELETED:
+        return (DELETED, change.entry, None) if now else None
+    before = change.previous is not None and sel.matches(change.previous)
+    if change.type == ADDED or (now and not before):
+        return (ADDED, change.entry, None) if now else None
+    if now:
+        return MODIFIED, change.entry, None
+    if before and change.previous is not None:
+        # Stopped matching: the previous state, at this change's revision.
+        return DELETED, change.previous, change.revision
+    return None
+
+
+def _bookmark(sel: Selection, revision: int, *, initial_end: bool = False) -> bytes:
+    meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    obj = {"kind": sel.resource.kind, "apiVersion": sel.resource.api_version, "metadata": meta}
+    return _event_line("BOOKMARK", orjson.dumps(obj))
+
+
+def _expired(revision: int, current: int) -> errors.Expired:
+    return errors.Expired(f"too old resource version: {revision} ({current})")
+
+
+async def serve(request: web.Request, objects: Objects, target: Target) -> web.StreamResponse:
+    query = request.query
+    sel = selection(target, query)
+    cache = objects.cache
+    resource_cache = cache.resource(sel.resource)
+    bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+    send_initial = query.get("sendInitialEvents") == "true"
+    timeout = int_param(query, "timeoutSeconds")
+    rv = query.get("resourceVersion") or None
+    encoder = _Encoder(
+        sel,
+        as_table=respond.wants_table(request.headers.get("Accept", "")),
+        include=respond.include_object(query),
+    )
+
+    initial: list[Entry] = []
+    if rv in (None, "0") or send_initial:
+        # No await from here to the cursor: the snapshot is exactly at the cursor.
+        cursor = cache.revision
+        initial = [e for e in resource_cache.snapshot(sel.namespace) if sel.matches(e)]
+    else:
+        try:
+            cursor = int(str(rv))
+        except ValueError:
+            raise errors.BadRequest(f'invalid resourceVersion "{rv}"') from None
+        if resource_cache.changes_after(cursor) is None:
+            raise _expired(cursor, cache.revision)
+
+    response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for entry in initial:
+        await response.write(encoder.line(ADDED, entry))
+    if send_initial:
+        await response.write(_bookmark(sel, cursor, initial_end=True))
+
+    deadline = time.monotonic() + timeout if timeout else None
+    last_bookmark = time.monotonic()
+    while True:
+        changes = resource_cache.changes_after(cursor)
+        # Taken with no await since changes_after: every change of this resource up to
+        # `seen` is in `changes`, so the cursor may move to `seen` once they are sent.
+        seen = cache.revision
+        if changes is None:
+            expired = _expired(cursor, seen)
+            await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
+            break
+        for change in changes:
+            event = _convert(change, sel)
+            if event is not None:
+                kind, entry, revision = event
+                await response.write(encoder.line(kind, entry, revision=revision))
+        cursor = max(cursor, seen)
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        if bookmarks and now - last_bookmark >= BOOKMARK_INTERVAL:
+            await response.write(_bookmark(sel, cursor))
+            last_bookmark = now
+        wait = BOOKMARK_INTERVAL if bookmarks else None
+        if deadline is not None:
+            remaining = deadline - now
+            wait = remaining if wait is None else min(wait, remaining)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(resource_cache.wait(), wait)
+    await response.write_eof()
+    return response

@@ -1,0 +1,1 @@
+"""Tests of the apiserver's authentication and authorization building blocks."""
