@@ -56,21 +56,49 @@ def main(log_level: str) -> None:
     "etcd://host:2379[,host:2379] (etcds:// for TLS; see docs/operations.md).",
 )
 @click.option(
+    "--listen",
+    default="0.0.0.0:6443",
+    show_default=True,
+    metavar="ADDR:PORT",
+    help="Where the apiserver listens (HTTPS).",
+)
+@click.option(
+    "--max-requests-inflight",
+    "max_inflight",
+    type=click.IntRange(min=1),
+    default=400,
+    show_default=True,
+    help="Requests served at once (watches excluded); more get 429 and Retry-After.",
+)
+@click.option(
     "--compact-interval",
     type=click.FloatRange(min=1.0),
     default=300.0,
     show_default=True,
     help="Seconds between store compactions (history older than this is forgotten).",
 )
-def server(data_dir: Path, store_url: str | None, compact_interval: float) -> None:
-    """Run the control plane on this machine."""
-    from bramble.server import ServerOptions, run
+def server(
+    data_dir: Path,
+    store_url: str | None,
+    listen: str,
+    max_inflight: int,
+    compact_interval: float,
+) -> None:
+    """Run the control plane on this machine (apiserver on HTTPS; DATA_DIR/admin.kubeconfig
+    is written for kubectl)."""
+    from bramble.server import ServerError, ServerOptions, parse_listen, run
     from controlplane.store import StoreError
 
-    options = ServerOptions(
-        data_dir=data_dir, store_url=store_url, compact_interval=compact_interval
-    )
     try:
+        host, port = parse_listen(listen)
+        options = ServerOptions(
+            data_dir=data_dir,
+            store_url=store_url,
+            host=host,
+            port=port,
+            compact_interval=compact_interval,
+            max_inflight=max_inflight,
+        )
         asyncio.run(run(options))
-    except StoreError as e:
+    except (StoreError, ServerError) as e:
         fail(str(e))

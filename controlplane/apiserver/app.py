@@ -8,15 +8,22 @@ traceback, never a dropped connection.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from api import errors
 from controlplane.apiserver import discovery, handlers, openapi, respond, routes, watch
+from controlplane.apiserver.audit import AuditLog
+from controlplane.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
+from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
+from controlplane.apiserver.security import USER, Authenticator, Authorizer, verb_of
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +44,110 @@ VERSION = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+BODY_TIMEOUT = 30.0  # seconds a client may take to send its request body
+
+
 @dataclass
 class State:
     objects: Objects
+    authenticator: Authenticator
+    authorizer: Authorizer
     server_address: str = "127.0.0.1:6443"
+    max_inflight: int = 400
+    metrics: Metrics = field(default_factory=Metrics)
+    audit: AuditLog | None = None
+    inflight: int = 0
 
 
 STATE = web.AppKey("state", State)
+TARGET = web.RequestKey("target", object)
+_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _target(request: web.Request) -> routes.Target | None:
+    value = request.get(TARGET)
+    return value if isinstance(value, routes.Target) else None
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Limits, metrics and the audit log, around everything else."""
+    state = request.app[STATE]
+    is_watch = request.query.get("watch") in ("true", "1")
+    if not is_watch and state.inflight >= state.max_inflight:
+        state.metrics.rejected.inc()
+        return respond.error(
+            errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
+        )
+    started = time.perf_counter()
+    if is_watch:
+        pass
+    else:
+        state.inflight += 1
+        state.metrics.inflight.set(state.inflight)
+    response: web.StreamResponse | None = None
+    try:
+        if request.method in _MUTATING and request.can_read_body:
+            try:
+                await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+            except TimeoutError:
+                return respond.error(
+                    errors.Timeout(f"the request body did not arrive within {BODY_TIMEOUT:g}s")
+                )
+        response = await handler(request)
+        return response
+    finally:
+        if not is_watch:
+            state.inflight -= 1
+            state.metrics.inflight.set(state.inflight)
+        _account(request, state, response, started)
+
+
+def _account(
+    request: web.Request, state: State, response: web.StreamResponse | None, started: float
+) -> None:
+    target = _target(request)
+    code = str(response.status) if response is not None else "0"
+    if target is not None:
+        resource, sub = target.resource.plural, target.subresource or ""
+        verb = verb_of(request, target)
+    else:
+        resource, sub, verb = "", "", request.method.lower()
+    elapsed = time.perf_counter() - started
+    if verb != "watch":
+        state.metrics.requests.labels(verb, resource, sub, code).inc()
+        state.metrics.latency.labels(verb, resource, sub).observe(elapsed)
+    if state.audit is not None and request.method in _MUTATING and target is not None:
+        user = request.get(USER)
+        state.audit.record(
+            {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "user": user.name if user is not None else "",
+                "groups": list(user.groups) if user is not None else [],
+                "verb": verb,
+                "group": target.resource.group,
+                "resource": resource,
+                "subresource": sub,
+                "namespace": target.namespace or "",
+                "name": target.name or "",
+                "code": int(code),
+                "latencyMs": round(elapsed * 1000, 2),
+                "sourceIP": request.remote or "",
+            }
+        )
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    state = request.app[STATE]
+    path = request.path
+    target = routes.parse(path) if path.startswith(("/apis/", "/api/")) else None
+    if target is not None:
+        request[TARGET] = target
+    user = state.authenticator.user(request)
+    request[USER] = user
+    await state.authorizer.check(request, user, target)
+    return await handler(request)
 
 
 @web.middleware
@@ -77,10 +181,9 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
     path = request.path
     method = request.method
-    if path.startswith(("/apis/", "/api/")):
-        target = routes.parse(path)
-        if target is not None:
-            return await _resource(request, state.objects, target)
+    target = _target(request)
+    if target is not None:
+        return await _resource(request, state.objects, target)
     if method not in ("GET", "HEAD"):
         raise errors.MethodNotAllowed(f"{method} is not supported on {path}")
     return await _non_resource(request, state, path)
@@ -88,8 +191,10 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 
 async def _non_resource(request: web.Request, state: State, path: str) -> web.StreamResponse:
     accept = request.headers.get("Accept", "")
-    if path == "/version":
+    if path in ("/version", "/version/"):
         return respond.json(VERSION)
+    if path == "/metrics":
+        return web.Response(body=state.metrics.render(), headers={"Content-Type": METRICS_TYPE})
     if path in ("/healthz", "/livez", "/readyz") or path.startswith(
         ("/healthz/", "/livez/", "/readyz/")
     ):
@@ -133,6 +238,7 @@ async def _non_resource(request: web.Request, state: State, path: str) -> web.St
 async def _resource(
     request: web.Request, objects: Objects, target: routes.Target
 ) -> web.StreamResponse:
+    metrics = request.app[STATE].metrics
     method = request.method
     sub = target.subresource
     if target.resource.group == "metrics.k8s.io":
@@ -142,7 +248,7 @@ async def _resource(
     if target.name is None:
         if method == "GET":
             if request.query.get("watch") in ("true", "1"):
-                return await watch.serve(request, objects, target)
+                return await watch.serve(request, objects, target, metrics)
             return await handlers.list_(request, objects, target)
         if method == "POST":
             return await handlers.create(request, objects, target)
@@ -152,7 +258,7 @@ async def _resource(
     if sub is None:
         if method == "GET":
             if request.query.get("watch") in ("true", "1"):
-                return await watch.serve(request, objects, target)
+                return await watch.serve(request, objects, target, metrics)
             return await handlers.get(request, objects, target)
         if method == "PUT":
             return await handlers.update(request, objects, target)
@@ -181,8 +287,23 @@ async def _resource(
     raise errors.MethodNotAllowed(f"{method} is not supported on {target.resource.plural}/{sub}")
 
 
-def build(objects: Objects, *, server_address: str = "127.0.0.1:6443") -> web.Application:
-    app = web.Application(middlewares=[status_errors], client_max_size=MAX_BODY)
-    app[STATE] = State(objects=objects, server_address=server_address)
+def build(
+    objects: Objects,
+    *,
+    server_address: str = "127.0.0.1:6443",
+    max_inflight: int = 400,
+    audit: AuditLog | None = None,
+) -> web.Application:
+    app = web.Application(
+        middlewares=[observe, status_errors, authenticate], client_max_size=MAX_BODY
+    )
+    app[STATE] = State(
+        objects=objects,
+        authenticator=Authenticator(objects.cache, clock=objects.clock),
+        authorizer=Authorizer(objects.cache),
+        server_address=server_address,
+        max_inflight=max_inflight,
+        audit=audit,
+    )
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

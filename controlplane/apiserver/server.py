@@ -7,6 +7,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from api import errors
 from api.resources import RESOURCES, by_kind
 from controlplane import store as st
 from controlplane.apiserver import app as application
+from controlplane.apiserver.audit import AuditLog
 from controlplane.apiserver.cache import WatchCache
 from controlplane.apiserver.namespaces import NamespaceFinalizer
 from controlplane.apiserver.objects import Clock, Objects, utcnow
@@ -25,6 +27,9 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 
 
 class ApiServer:
+    """The apiserver on a store. ``ssl_context`` None serves plain HTTP, which only
+    tests use; ``bramble server`` always passes the cluster PKI's context."""
+
     def __init__(
         self,
         store: st.Store,
@@ -33,8 +38,13 @@ class ApiServer:
         port: int = 6443,
         ssl_context: ssl.SSLContext | None = None,
         clock: Clock = utcnow,
+        audit_path: Path | None = None,
+        max_inflight: int = 400,
     ) -> None:
         self.store = store
+        self._audit_path = audit_path
+        self._audit: AuditLog | None = None
+        self._max_inflight = max_inflight
         self.cache = WatchCache(store, RESOURCES)
         self.objects = Objects(store, self.cache, clock=clock)
         self._host = host
@@ -49,7 +59,14 @@ class ApiServer:
         await self._ensure_namespaces()
         finalizer = NamespaceFinalizer(self.objects)
         self._tasks.append(guard(finalizer.run(), name="namespace-finalizer"))
-        app = application.build(self.objects, server_address=f"{self._host}:{self._port}")
+        if self._audit_path is not None:
+            self._audit = AuditLog(self._audit_path)
+        app = application.build(
+            self.objects,
+            server_address=f"{self._host}:{self._port}",
+            max_inflight=self._max_inflight,
+            audit=self._audit,
+        )
         # handler_cancellation: a watch whose client went away ends at once.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
@@ -84,6 +101,8 @@ class ApiServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.cache.stop()
+        if self._audit is not None:
+            await asyncio.to_thread(self._audit.close)
 
 
 def guard(coro: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:

@@ -27,6 +27,7 @@ from api import errors
 from controlplane.apiserver import respond
 from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry
 from controlplane.apiserver.handlers import Selection, int_param, selection
+from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
 from controlplane.apiserver.routes import Target
 
@@ -89,7 +90,9 @@ def _expired(revision: int, current: int) -> errors.Expired:
     return errors.Expired(f"too old resource version: {revision} ({current})")
 
 
-async def serve(request: web.Request, objects: Objects, target: Target) -> web.StreamResponse:
+async def serve(
+    request: web.Request, objects: Objects, target: Target, metrics: Metrics
+) -> web.StreamResponse:
     query = request.query
     sel = selection(target, query)
     cache = objects.cache
@@ -117,42 +120,75 @@ async def serve(request: web.Request, objects: Objects, target: Target) -> web.S
         if resource_cache.changes_after(cursor) is None:
             raise _expired(cursor, cache.revision)
 
-    response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
-    response.enable_chunked_encoding()
-    await response.prepare(request)
-    for entry in initial:
-        await response.write(encoder.line(ADDED, entry))
-    if send_initial:
-        await response.write(_bookmark(sel, cursor, initial_end=True))
+    stream = _Stream(sel, encoder, bookmarks=bookmarks, send_initial=send_initial)
+    watchers = metrics.watchers.labels(sel.resource.plural)
+    watchers.inc()
+    try:
+        return await stream.run(request, objects, initial, cursor, limit=timeout)
+    finally:
+        watchers.dec()
 
-    deadline = time.monotonic() + timeout if timeout else None
-    last_bookmark = time.monotonic()
-    while True:
-        changes = resource_cache.changes_after(cursor)
-        # Taken with no await since changes_after: every change of this resource up to
-        # `seen` is in `changes`, so the cursor may move to `seen` once they are sent.
-        seen = cache.revision
-        if changes is None:
-            expired = _expired(cursor, seen)
-            await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
-            break
-        for change in changes:
-            event = _convert(change, sel)
-            if event is not None:
-                kind, entry, revision = event
-                await response.write(encoder.line(kind, entry, revision=revision))
-        cursor = max(cursor, seen)
-        now = time.monotonic()
-        if deadline is not None and now >= deadline:
-            break
-        if bookmarks and now - last_bookmark >= BOOKMARK_INTERVAL:
-            await response.write(_bookmark(sel, cursor))
-            last_bookmark = now
-        wait = BOOKMARK_INTERVAL if bookmarks else None
-        if deadline is not None:
-            remaining = deadline - now
-            wait = remaining if wait is None else min(wait, remaining)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(resource_cache.wait(), wait)
-    await response.write_eof()
-    return response
+
+class _Stream:
+    def __init__(
+        self, sel: Selection, encoder: _Encoder, *, bookmarks: bool, send_initial: bool
+    ) -> None:
+        self.sel = sel
+        self.encoder = encoder
+        self.bookmarks = bookmarks
+        self.send_initial = send_initial
+
+    async def run(
+        self,
+        request: web.Request,
+        objects: Objects,
+        initial: list[Entry],
+        cursor: int,
+        *,
+        limit: int | None,
+    ) -> web.StreamResponse:
+        sel, encoder, bookmarks, send_initial = (
+            self.sel, self.encoder, self.bookmarks, self.send_initial,
+        )  # fmt: skip
+        timeout = limit
+        cache = objects.cache
+        resource_cache = cache.resource(sel.resource)
+        response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for entry in initial:
+            await response.write(encoder.line(ADDED, entry))
+        if send_initial:
+            await response.write(_bookmark(sel, cursor, initial_end=True))
+
+        deadline = time.monotonic() + timeout if timeout else None
+        last_bookmark = time.monotonic()
+        while True:
+            changes = resource_cache.changes_after(cursor)
+            # Taken with no await since changes_after: every change of this resource up to
+            # `seen` is in `changes`, so the cursor may move to `seen` once they are sent.
+            seen = cache.revision
+            if changes is None:
+                expired = _expired(cursor, seen)
+                await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
+                break
+            for change in changes:
+                event = _convert(change, sel)
+                if event is not None:
+                    kind, entry, revision = event
+                    await response.write(encoder.line(kind, entry, revision=revision))
+            cursor = max(cursor, seen)
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if bookmarks and now - last_bookmark >= BOOKMARK_INTERVAL:
+                await response.write(_bookmark(sel, cursor))
+                last_bookmark = now
+            wait = BOOKMARK_INTERVAL if bookmarks else None
+            if deadline is not None:
+                remaining = deadline - now
+                wait = remaining if wait is None else min(wait, remaining)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(resource_cache.wait(), wait)
+        await response.write_eof()
+        return response

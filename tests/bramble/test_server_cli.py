@@ -16,7 +16,7 @@ BRAMBLE = [sys.executable, "-m", "bramble"]
 
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*BRAMBLE, "server", *args],
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", *args],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -74,7 +74,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(
     server_procs.append(first)
     wait_for(first, "server ready")
     second = subprocess.run(
-        [*BRAMBLE, "server", "--data-dir", str(tmp_path)],
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,
@@ -100,7 +100,16 @@ def test_bad_stores_give_one_line_and_status_1(tmp_path: Path, store: str, says:
     (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
     url = store.format(tmp_path=tmp_path, tmp=tmp_path, port=free_port())
     result = subprocess.run(
-        [*BRAMBLE, "server", "--data-dir", str(tmp_path), "--store", url],
+        [
+            *BRAMBLE,
+            "server",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(tmp_path),
+            "--store",
+            url,
+        ],
         capture_output=True,
         text=True,
         timeout=30,
