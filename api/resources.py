@@ -126,3 +126,11 @@ def group_versions() -> list[tuple[str, str]]:
         if (r.group, r.version) not in seen:
             seen.append((r.group, r.version))
     return seen
+
+
+def resource(group: str, kind: str) -> Resource:
+    """A resource the registry is known to hold (for module constants)."""
+    found = _BY_KIND.get((group, kind))
+    if found is None:
+        raise KeyError(f"no resource for {group or 'core'}/{kind}")
+    return found
