@@ -143,12 +143,12 @@ class ApiClient:
         self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
 
     @classmethod
-    async def from_kubeconfig(cls, path: Path, *, timeout: float = 30) -> ApiClient:
+    async def from_kubeconfig(cls, path: Path, *, request_timeout: float = 30) -> ApiClient:
         import asyncio
 
         creds = await asyncio.to_thread(load_kubeconfig, path)
         context = await asyncio.to_thread(ssl_context, creds)
-        return cls(creds, context=context, timeout=timeout)
+        return cls(creds, context=context, timeout=request_timeout)
 
     async def close(self) -> None:
         await self._session.close()

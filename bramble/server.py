@@ -95,6 +95,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         ssl_context=pkis.server_ssl_context(pki),
         audit_path=data_dir / "audit.log",
         max_inflight=options.max_inflight,
+        agent_ssl=await asyncio.to_thread(pkis.client_ssl_context, pki),
     )
     compactor = asyncio.create_task(
         Compactor(store, interval=options.compact_interval).run(), name="store-compactor"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from controlplane.apiserver import discovery, handlers, openapi, respond, routes
 from controlplane.apiserver.audit import AuditLog
 from controlplane.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from controlplane.apiserver.metrics import Metrics
+from controlplane.apiserver.metrics_api import MetricsApi
+from controlplane.apiserver.nodeproxy import NodeProxy
 from controlplane.apiserver.objects import Objects
 from controlplane.apiserver.security import USER, Authenticator, Authorizer, verb_of
 
@@ -57,6 +60,8 @@ class State:
     metrics: Metrics = field(default_factory=Metrics)
     audit: AuditLog | None = None
     inflight: int = 0
+    proxy: NodeProxy | None = None
+    metrics_api: MetricsApi | None = None
 
 
 STATE = web.AppKey("state", State)
@@ -241,10 +246,10 @@ async def _resource(
     metrics = request.app[STATE].metrics
     method = request.method
     sub = target.subresource
+    state = request.app[STATE]
     if target.resource.group == "metrics.k8s.io":
-        raise errors.ServiceUnavailable(
-            "metrics are not available yet: no node agent has reported usage", retry_after=10
-        )
+        assert state.metrics_api is not None
+        return await state.metrics_api.serve(request, target)
     if target.name is None:
         if method == "GET":
             if request.query.get("watch") in ("true", "1"):
@@ -279,9 +284,13 @@ async def _resource(
         return await handlers.bind(request, objects, target)
     elif sub == "eviction" and method == "POST":
         return await handlers.evict(request, objects, target)
-    elif sub in ("log", "exec"):
+    elif sub == "log" and method == "GET":
+        assert state.proxy is not None
+        assert target.name is not None
+        return await state.proxy.logs(request, target.namespace or "", target.name, request.query)
+    elif sub == "exec":
         raise errors.ServiceUnavailable(
-            f"pods/{sub} needs the node agent of the pod's node, which is not reachable",
+            "pods/exec needs the node agent's exec endpoint, which this version does not have",
             retry_after=5,
         )
     raise errors.MethodNotAllowed(f"{method} is not supported on {target.resource.plural}/{sub}")
@@ -293,6 +302,7 @@ def build(
     server_address: str = "127.0.0.1:6443",
     max_inflight: int = 400,
     audit: AuditLog | None = None,
+    agent_ssl: ssl.SSLContext | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[observe, status_errors, authenticate], client_max_size=MAX_BODY
@@ -305,5 +315,14 @@ def build(
         max_inflight=max_inflight,
         audit=audit,
     )
+    state = app[STATE]
+    state.proxy = NodeProxy(objects.cache, agent_ssl)
+    state.metrics_api = MetricsApi(objects.cache, state.proxy)
+
+    async def close_proxy(_: web.Application) -> None:
+        assert state.proxy is not None
+        await state.proxy.close()
+
+    app.on_cleanup.append(close_proxy)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

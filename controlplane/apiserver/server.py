@@ -40,7 +40,9 @@ class ApiServer:
         clock: Clock = utcnow,
         audit_path: Path | None = None,
         max_inflight: int = 400,
+        agent_ssl: ssl.SSLContext | None = None,
     ) -> None:
+        self._agent_ssl = agent_ssl
         self.store = store
         self._audit_path = audit_path
         self._audit: AuditLog | None = None
@@ -66,6 +68,7 @@ class ApiServer:
             server_address=f"{self._host}:{self._port}",
             max_inflight=self._max_inflight,
             audit=self._audit,
+            agent_ssl=self._agent_ssl,
         )
         # handler_cancellation: a watch whose client went away ends at once.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
