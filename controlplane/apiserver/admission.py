@@ -9,7 +9,8 @@ Generic rules, as the Kubernetes apiserver applies them to every kind:
   comes from the stored object; the main resource cannot change status and the status
   subresource cannot change anything else; ``generation`` goes up when the spec changes;
 * validation of metadata (names, labels, annotations, finalizers, owner references), then
-  the kind's own defaulting and validation (``kinds.py``).
+  the kind's own defaulting and validation (``kinds.py``); a write through ``/status`` gets
+  the kind's status preparation and is validated as a status update.
 
 Everything here is synchronous and pure given ``now``.
 """
@@ -24,6 +25,7 @@ from typing import Any
 from api import errors
 from api.resources import Resource
 from controlplane.apiserver import kinds
+from controlplane.apiserver.strategies.common import same
 
 Obj = dict[str, Any]
 
@@ -113,6 +115,7 @@ def prepare_update(
         # Only status changes; everything else is the stored object's.
         result = {**old, "status": new.get("status", {})}
         result["metadata"] = dict(old_meta)
+        kinds.prepare_status_update(resource, result, old, now=now)
         return result
     meta = _meta(new)
     for field in _IMMUTABLE_META:
@@ -127,14 +130,16 @@ def prepare_update(
             f"the name of the object ({meta.get('name')}) does not match the name on the "
             f"URL ({old_meta.get('name')})"
         )
+    # Default first: a manifest that leaves out what defaulting fills in has not changed
+    # the spec, and must not bump the generation.
+    kinds.prepare_update(resource, new, old, now=now)
     if resource.has_status:
         if "status" in old:
             new["status"] = old["status"]
         else:
             new.pop("status", None)
         generation = int(old_meta.get("generation") or 1)
-        if new.get("spec") != old.get("spec"):
+        if not same(new.get("spec"), old.get("spec")):
             generation += 1
         meta["generation"] = generation
-    kinds.prepare_update(resource, new, old, now=now)
     return new
