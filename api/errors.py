@@ -226,6 +226,11 @@ def invalid(kind: str, name: str, causes: list[Cause], *, group: str = "") -> In
         "; ".join(f"{c.field}: {c.message}" if c.field else c.message for c in causes)
         or "invalid object"
     )
+    qualified = f"{kind}.{group}" if group else kind  # as Kubernetes: Deployment.apps
     return Invalid(
-        f'{kind} "{name}" is invalid: {summary}', name=name, group=group, kind=kind, causes=causes
+        f'{qualified} "{name}" is invalid: {summary}',
+        name=name,
+        group=group,
+        kind=kind,
+        causes=causes,
     )

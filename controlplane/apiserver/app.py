@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from api import errors
-from controlplane.apiserver import discovery, handlers, openapi, respond, routes, watch
+from controlplane.apiserver import bootstrap, discovery, handlers, openapi, respond, routes, watch
 from controlplane.apiserver.audit import AuditLog
+from controlplane.apiserver.auth.pki import Pki
 from controlplane.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.metrics_api import MetricsApi
@@ -62,6 +63,7 @@ class State:
     inflight: int = 0
     proxy: NodeProxy | None = None
     metrics_api: MetricsApi | None = None
+    pki: Pki | None = None
 
 
 STATE = web.AppKey("state", State)
@@ -94,11 +96,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.method in _MUTATING and request.can_read_body:
             try:
-                await asyncio.wait_for(request.read(), BODY_TIMEOUT)
+                async with asyncio.timeout(BODY_TIMEOUT):  # (wait_for may swallow a cancel)
+                    await request.read()
             except TimeoutError:
                 return respond.error(
                     errors.Timeout(f"the request body did not arrive within {BODY_TIMEOUT:g}s")
                 )
+            except web.HTTPRequestEntityTooLarge:
+                # Read here, outside status_errors: answer with the Status ourselves.
+                response = respond.error(_too_large())
+                return response
         response = await handler(request)
         return response
     finally:
@@ -151,8 +158,16 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         request[TARGET] = target
     user = state.authenticator.user(request)
     request[USER] = user
+    if path.startswith(bootstrap.PREFIX):
+        return await bootstrap.serve(request, state.pki, user)  # authorizes itself
     await state.authorizer.check(request, user, target)
     return await handler(request)
+
+
+def _too_large() -> errors.RequestEntityTooLarge:
+    return errors.RequestEntityTooLarge(
+        f"the request body is larger than the limit of {MAX_BODY} bytes"
+    )
 
 
 @web.middleware
@@ -162,11 +177,7 @@ async def status_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except errors.ApiError as e:
         return respond.error(e)
     except web.HTTPRequestEntityTooLarge:
-        return respond.error(
-            errors.RequestEntityTooLarge(
-                f"the request body is larger than the limit of {MAX_BODY} bytes"
-            )
-        )
+        return respond.error(_too_large())
     except web.HTTPException as e:
         cls = errors.from_status({}, http_code=e.status)
         return respond.error(type(cls)(e.reason or f"HTTP {e.status}"))
@@ -207,9 +218,9 @@ async def _non_resource(request: web.Request, state: State, path: str) -> web.St
         if path.startswith("/readyz") and not ready:
             return web.Response(text="watch cache not ready", status=500)
         return web.Response(text="ok", content_type="text/plain")
-    if path in ("/api", "/apis"):
+    if path in ("/api", "/apis", "/api/", "/apis/"):  # the Python client adds the slash
         aggregated, version = discovery.wants_aggregated(accept)
-        core = path == "/api"
+        core = path.rstrip("/") == "/api"
         if aggregated:
             return respond.json(
                 discovery.aggregated(core, version),
@@ -284,15 +295,16 @@ async def _resource(
         return await handlers.bind(request, objects, target)
     elif sub == "eviction" and method == "POST":
         return await handlers.evict(request, objects, target)
+    elif sub == "finalize" and method == "PUT":
+        return await handlers.finalize(request, objects, target)
     elif sub == "log" and method == "GET":
         assert state.proxy is not None
         assert target.name is not None
         return await state.proxy.logs(request, target.namespace or "", target.name, request.query)
-    elif sub == "exec":
-        raise errors.ServiceUnavailable(
-            "pods/exec needs the node agent's exec endpoint, which this version does not have",
-            retry_after=5,
-        )
+    elif sub == "exec" and method in ("GET", "POST"):
+        assert state.proxy is not None
+        assert target.name is not None
+        return await state.proxy.exec(request, target.namespace or "", target.name, request.query)
     raise errors.MethodNotAllowed(f"{method} is not supported on {target.resource.plural}/{sub}")
 
 
@@ -303,6 +315,7 @@ def build(
     max_inflight: int = 400,
     audit: AuditLog | None = None,
     agent_ssl: ssl.SSLContext | None = None,
+    pki: Pki | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[observe, status_errors, authenticate], client_max_size=MAX_BODY
@@ -316,6 +329,7 @@ def build(
         audit=audit,
     )
     state = app[STATE]
+    state.pki = pki
     state.proxy = NodeProxy(objects.cache, agent_ssl)
     state.metrics_api = MetricsApi(objects.cache, state.proxy)
 

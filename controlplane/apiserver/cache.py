@@ -196,7 +196,10 @@ class WatchCache:
         future = asyncio.get_running_loop().create_future()
         self._revision_waiters.setdefault(revision, []).append(future)
         try:
-            await asyncio.wait_for(asyncio.shield(future), limit)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel
+            # that arrives as the awaited future completes (the task then runs on).
+            async with asyncio.timeout(limit):
+                await asyncio.shield(future)
         except TimeoutError:
             return False
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,8 @@ Obj = dict[str, Any]
 # How long a list or watch waits for the cache to reach a resourceVersion from the future
 # before answering 504, as Kubernetes does ("Too large resource version").
 _FUTURE_WAIT = 3.0
+# Integers from clients end up in the store and in JSON, both 64-bit: larger is a 400.
+MAX_INT64 = 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,8 @@ def int_param(query: Mapping[str, str], name: str, *, minimum: int = 0) -> int |
         raise errors.BadRequest(f'{name} must be an integer (got "{value}")') from None
     if number < minimum:
         raise errors.BadRequest(f"{name} must be at least {minimum} (got {number})")
+    if number > MAX_INT64:
+        raise errors.BadRequest(f"{name} must be at most {MAX_INT64} (got {number})")
     return number
 
 
@@ -120,12 +125,12 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.R
         entries, revision, next_token = await _page_from_store(objects, sel, revision, start, limit)
     elif rv not in (None, "0") and query.get("resourceVersionMatch") == "Exact":
         assert rv is not None
-        revision = _parse_rv(rv)
+        revision = parse_rv(rv)
         entries, revision, next_token = await _page_from_store(objects, sel, revision, b"", limit)
     else:
         if rv not in (None, "0"):
             assert rv is not None
-            wanted = _parse_rv(rv)
+            wanted = parse_rv(rv)
             if not await cache.wait_for(wanted, _FUTURE_WAIT):
                 raise errors.Timeout(
                     f"Too large resource version: {wanted}, current: {cache.revision}",
@@ -149,12 +154,12 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.R
     return respond.raw(respond.list_body(sel.resource, entries, revision, next_token))
 
 
-def _parse_rv(value: str) -> int:
+def parse_rv(value: str) -> int:
     try:
         revision = int(value)
     except ValueError:
         raise errors.BadRequest(f'invalid resourceVersion "{value}"') from None
-    if revision < 0:
+    if not 0 <= revision <= MAX_INT64:
         raise errors.BadRequest(f'invalid resourceVersion "{value}"')
     return revision
 
@@ -168,6 +173,8 @@ def _decode_continue(token: str) -> tuple[int, bytes]:
     try:
         body = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         revision, start = int(body["rv"]), str(body["start"])
+        if not 0 <= revision <= MAX_INT64:
+            raise ValueError(revision)
     except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise errors.BadRequest("invalid continue token; start the list again") from None
     return revision, start.encode()
@@ -255,8 +262,10 @@ def delete_options(
     grace = options.get("gracePeriodSeconds")
     if "gracePeriodSeconds" in query:
         grace = int_param(query, "gracePeriodSeconds")
-    if grace is not None and not isinstance(grace, int):
-        raise errors.BadRequest("gracePeriodSeconds must be an integer")
+    if grace is not None and (
+        not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= MAX_INT64
+    ):
+        raise errors.BadRequest(f"gracePeriodSeconds must be an integer from 0 to {MAX_INT64}")
     policy = query.get("propagationPolicy") or options.get("propagationPolicy")
     if query.get("orphanDependents") == "true" or options.get("orphanDependents") is True:
         policy = "Orphan"
@@ -349,7 +358,7 @@ async def _update_scale(objects: Objects, target: Target, scale: Obj, *, dry: bo
 
     updated = await objects.guaranteed_update(
         target.resource, target.namespace, target.name, mutate,
-        pinned=_parse_rv(pinned) if pinned else None, dry_run=dry,
+        pinned=parse_rv(pinned) if pinned else None, dry_run=dry,
     )  # fmt: skip
     return respond.json(scale_of(updated))
 
@@ -404,6 +413,44 @@ async def evict(request: web.Request, objects: Objects, target: Target) -> web.R
     options = delete_options(orjson.dumps(raw_options), request.query, bodies.JSON)
     await objects.delete(target.resource, target.namespace, target.name, options)
     return respond.json(respond.success_status(target.resource, target.name), status=201)
+
+
+async def finalize(request: web.Request, objects: Objects, target: Target) -> web.Response:
+    """PUT namespaces/<name>/finalize: replace ``spec.finalizers`` and nothing else (how
+    a stuck namespace is let go); a terminating namespace without any leaves."""
+    assert target.name is not None
+    body = await read_object(request)
+    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    assert isinstance(spec, dict)
+    finalizers = spec.get("finalizers") or []
+    if not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers):
+        raise errors.invalid(
+            "Namespace", target.name,
+            [errors.Cause("spec.finalizers", "FieldValueInvalid",
+                          "Invalid value: must be a list of strings")],
+        )  # fmt: skip
+    meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    pinned = meta.get("resourceVersion") or None
+
+    def mutate(namespace: Obj) -> Obj:
+        from controlplane.apiserver import admission
+
+        old = copy.deepcopy(namespace)
+        namespace_spec = namespace.setdefault("spec", {})
+        namespace_spec["finalizers"] = list(finalizers)
+        if not finalizers:
+            del namespace_spec["finalizers"]
+        # Validated, not admitted: an update of the namespace itself keeps the old
+        # finalizers, and changing them is the one thing this subresource does.
+        admission.validate(target.resource, namespace, old)
+        return namespace
+
+    updated = await objects.guaranteed_update(
+        target.resource, None, target.name, mutate, admit=False,
+        pinned=parse_rv(str(pinned)) if pinned else None, dry_run=dry_run(request.query),
+    )  # fmt: skip
+    return respond.json(updated)
 
 
 def _now(objects: Objects) -> str:

@@ -46,21 +46,36 @@ class NamespaceFinalizer:
                 except errors.ApiError as e:
                     logger.warning("namespace cleanup failed namespace=%s error=%s", name, e)
             timeout = _RECHECK if pending else None
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the
+            # cancel of the server's stop when a change arrives at the same moment, and
+            # the stop then waits for this task forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cache.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await cache.wait()
 
     async def finalize(self, namespace: str) -> bool:
         """One round for one namespace; True when it is gone."""
-        remaining = 0
-        for resource in _CONTENT:
-            for entry in self._objects.cache.resource(resource).snapshot(namespace):
-                remaining += 1
-                if entry.deleting:
-                    continue  # already going
-                with contextlib.suppress(errors.NotFound):
-                    await self._objects.delete(resource, namespace, entry.name, DeleteOptions())
-        if remaining:
-            return False
+        while True:
+            remaining, removed_any = 0, False
+            for resource in _CONTENT:
+                for entry in self._objects.cache.resource(resource).snapshot(namespace):
+                    if entry.deleting:
+                        remaining += 1
+                        continue  # already going
+                    try:
+                        _, removed = await self._objects.delete(
+                            resource, namespace, entry.name, DeleteOptions()
+                        )
+                    except errors.NotFound:
+                        continue
+                    removed_any = removed_any or removed
+                    remaining += 0 if removed else 1
+            if remaining:
+                return False
+            # What went at once is not waited for (no round's delay), but the namespace
+            # goes only after a pass that found it empty: events may still arrive.
+            if not removed_any:
+                break
         assert NAMESPACES is not None
 
         def drop_finalizer(obj: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ A node that cannot be reached gives 503 within a few seconds, never a hang.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,8 @@ DEFAULT_PORT = 10250
 CONNECT_TIMEOUT = 3.0
 _ADDRESS_ORDER = ("InternalIP", "Hostname", "ExternalIP", "InternalDNS", "ExternalDNS")
 _LOG_FLAGS = ("follow", "timestamps", "previous")
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+_EXEC_PARAMS = {"command", "stdin", "stdout", "stderr", "tty"}
 _LOG_NUMBERS = {"tailLines": 0, "sinceSeconds": 1, "limitBytes": 1}
 
 
@@ -113,6 +116,69 @@ class NodeProxy:
                 await response.write(chunk)
             await response.write_eof()
             return response
+
+    async def exec(
+        self, request: web.Request, namespace: str, name: str, query: Mapping[str, str]
+    ) -> web.StreamResponse:
+        """``kubectl exec``: a WebSocket (channel protocol) relayed to the node's agent."""
+        pod = self._cache.resource(PODS).objects.get(storage.key(PODS, namespace, name))
+        if pod is None:
+            raise errors.NotFound(f'pods "{name}" not found', name=name, kind="pods")
+        obj = pod.obj()
+        container = _container(obj, name, query.get("container"))
+        node = (obj.get("spec") or {}).get("nodeName")
+        if not node:
+            raise errors.BadRequest(f"pod {name} does not have a host assigned")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise errors.BadRequest(
+                "exec needs a WebSocket upgrade (v5.channel.k8s.io); this server does not speak "
+                "SPDY: use kubectl 1.30 or newer"
+            )
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        protocols = [p for p in offered if p in EXEC_PROTOCOLS]
+        if not protocols:
+            raise errors.BadRequest(
+                f"no supported exec protocol offered (want {', '.join(EXEC_PROTOCOLS)})"
+            )
+        params = [(k, v) for k, v in request.query.items() if k in _EXEC_PARAMS]
+        url = f"{self.endpoint(node)}/exec/{namespace}/{name}/{container}"
+        try:
+            upstream = await self._client().ws_connect(
+                url,
+                params=params,
+                protocols=protocols,
+                timeout=aiohttp.ClientWSTimeout(ws_close=5),
+            )
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise errors.ServiceUnavailable(
+                f'the agent of node "{node}" cannot be reached ({e or type(e).__name__})',
+                retry_after=5,
+            ) from e
+        downstream = web.WebSocketResponse(protocols=(upstream.protocol or protocols[0],))
+        await downstream.prepare(request)
+
+        async def relay(source: Any, sink: Any) -> None:
+            async for message in source:
+                if message.type == aiohttp.WSMsgType.BINARY:
+                    await sink.send_bytes(message.data)
+                elif message.type == aiohttp.WSMsgType.TEXT:
+                    await sink.send_str(message.data)
+                else:
+                    break
+
+        try:
+            tasks = [
+                asyncio.create_task(relay(upstream, downstream)),
+                asyncio.create_task(relay(downstream, upstream)),
+            ]
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            await upstream.close()
+            await downstream.close()
+        return downstream
 
     async def summary(self, node: str) -> dict[str, Any]:
         """The agent's usage summary (the kubelet's /stats/summary shape)."""

@@ -33,6 +33,9 @@ Clock = Callable[[], datetime]
 # A write is answered when the cache has it; if the cache is unhealthy, do not wait long.
 _CACHE_WAIT = 5.0
 _MAX_RETRIES = 16
+# A deletion deadline further away than this is as good as never; datetime stops at
+# year 9999, and a client may ask for any grace period up to 2**63 - 1 seconds.
+_LONGEST_GRACE = 100 * 365 * 86400
 
 NAMESPACES = by_kind("", "Namespace")
 assert NAMESPACES is not None
@@ -271,7 +274,7 @@ class Objects:
             meta["finalizers"] = finalizers or meta.get("finalizers") or []
             if not meta["finalizers"]:
                 meta.pop("finalizers")
-            deadline = now + timedelta(seconds=grace)
+            deadline = now + timedelta(seconds=min(grace, _LONGEST_GRACE))
             existing = _parse_time(meta.get("deletionTimestamp"))
             if existing is None or deadline < existing:
                 # A shorter grace period may cut a pending one short, never lengthen it.

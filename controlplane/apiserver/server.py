@@ -17,6 +17,7 @@ from api.resources import RESOURCES, by_kind
 from controlplane import store as st
 from controlplane.apiserver import app as application
 from controlplane.apiserver.audit import AuditLog
+from controlplane.apiserver.auth.pki import Pki
 from controlplane.apiserver.cache import WatchCache
 from controlplane.apiserver.namespaces import NamespaceFinalizer
 from controlplane.apiserver.objects import Clock, Objects, utcnow
@@ -40,14 +41,17 @@ class ApiServer:
         clock: Clock = utcnow,
         audit_path: Path | None = None,
         max_inflight: int = 400,
+        watch_cache_size: int = 4096,
         agent_ssl: ssl.SSLContext | None = None,
+        pki: Pki | None = None,
     ) -> None:
         self._agent_ssl = agent_ssl
+        self._pki = pki
         self.store = store
         self._audit_path = audit_path
         self._audit: AuditLog | None = None
         self._max_inflight = max_inflight
-        self.cache = WatchCache(store, RESOURCES)
+        self.cache = WatchCache(store, RESOURCES, max_events=watch_cache_size)
         self.objects = Objects(store, self.cache, clock=clock)
         self._host = host
         self._port = port
@@ -69,6 +73,7 @@ class ApiServer:
             max_inflight=self._max_inflight,
             audit=self._audit,
             agent_ssl=self._agent_ssl,
+            pki=self._pki,
         )
         # handler_cancellation: a watch whose client went away ends at once.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

@@ -26,7 +26,7 @@ from aiohttp import web
 from api import errors
 from controlplane.apiserver import respond
 from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry
-from controlplane.apiserver.handlers import Selection, int_param, selection
+from controlplane.apiserver.handlers import Selection, int_param, parse_rv, selection
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
 from controlplane.apiserver.routes import Target
@@ -113,10 +113,7 @@ async def serve(
         cursor = cache.revision
         initial = [e for e in resource_cache.snapshot(sel.namespace) if sel.matches(e)]
     else:
-        try:
-            cursor = int(str(rv))
-        except ValueError:
-            raise errors.BadRequest(f'invalid resourceVersion "{rv}"') from None
+        cursor = parse_rv(rv)
         if resource_cache.changes_after(cursor) is None:
             raise _expired(cursor, cache.revision)
 
@@ -188,7 +185,10 @@ class _Stream:
             if deadline is not None:
                 remaining = deadline - now
                 wait = remaining if wait is None else min(wait, remaining)
+            # asyncio.timeout, not wait_for, which on Python 3.11 can swallow the cancel of
+            # a client's departure or the server's stop (the stream would then hang on).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(resource_cache.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await resource_cache.wait()
         await response.write_eof()
         return response
