@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -21,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.support.stats import machine, ms, pct
 from controlplane.store import Store, open_store
 from tests.support.etcd import EtcdCluster
 
@@ -36,15 +36,6 @@ class Sizes:
 
 FULL = Sizes(writes_single=1000, writes_each=200, reads=3000, lists=300, watched_writes=1000)
 QUICK = Sizes(writes_single=200, writes_each=40, reads=500, lists=50, watched_writes=200)
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f} ms"
 
 
 async def rate(writers: int, each: int, op: Callable[[int, int], Awaitable[object]]) -> float:
@@ -167,27 +158,13 @@ async def main(sizes: Sizes) -> None:
             cluster.stop()
         disk = fsync_latency(work)
 
-    cpu = _cpu_model()
-    print(
-        f"machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"fsync of the temp disk: {disk}"
-    )
+    print(f"machine: {machine()}, fsync of the temp disk: {disk}")
     print()
     names = list(results)
     print("| metric | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for metric in results[names[0]]:
         print(f"| {metric} | " + " | ".join(results[n][metric] for n in names) + " |")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 if __name__ == "__main__":

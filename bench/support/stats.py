@@ -1,0 +1,36 @@
+"""Percentiles, durations as text, and the line that names the machine."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def pct(samples: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (nearest rank); ``inf`` samples count as the slowest."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def ms(seconds: float) -> str:
+    if math.isinf(seconds):
+        return "never"
+    return f"{seconds * 1000:.2f} ms"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+def machine() -> str:
+    """CPU model, cores and Python, as every benchmark's first line starts."""
+    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
