@@ -180,11 +180,13 @@ def compute(pod: Obj, observed: Observed, *, now: datetime) -> Obj:
     }
     if init_statuses:
         status["initContainerStatuses"] = init_statuses
-    ip = (
-        observed.sandbox.ip
-        if observed.sandbox is not None and observed.sandbox.ip
-        else old.get("podIP")
-    )
+    ip: str | None
+    if spec.get("hostNetwork"):
+        ip = observed.host_ip  # a host-network pod has the node's address
+    elif observed.sandbox is not None and observed.sandbox.ip:
+        ip = observed.sandbox.ip
+    else:
+        ip = old.get("podIP")
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]

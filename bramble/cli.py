@@ -77,12 +77,45 @@ def main(log_level: str) -> None:
     show_default=True,
     help="Seconds between store compactions (history older than this is forgotten).",
 )
+@click.option(
+    "--watch-cache-size",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Changes the watch cache remembers per resource; a watch from an older "
+    "resourceVersion gets 410 Gone and the client lists again.",
+)
+@click.option(
+    "--no-agent",
+    is_flag=True,
+    help="Do not run a node agent for this machine (a control plane only).",
+)
+@click.option(
+    "--agent-runtime",
+    type=click.Choice(["podman", "fake"]),
+    default="podman",
+    show_default=True,
+    help="The embedded agent's container runtime (fake: hollow node, nothing runs).",
+)
+@click.option(
+    "--agent-endpoint-port",
+    type=click.IntRange(min=0, max=65535),
+    default=10250,
+    show_default=True,
+    help="The embedded agent's endpoint (logs, exec, metrics for the apiserver); 0 = any.",
+)
+@click.option("--node-name", help="This machine's node name (default: its hostname).")
 def server(
     data_dir: Path,
     store_url: str | None,
     listen: str,
     max_inflight: int,
     compact_interval: float,
+    watch_cache_size: int,
+    no_agent: bool,
+    agent_runtime: str,
+    agent_endpoint_port: int,
+    node_name: str | None,
 ) -> None:
     """Run the control plane on this machine (apiserver on HTTPS; DATA_DIR/admin.kubeconfig
     is written for kubectl)."""
@@ -98,9 +131,142 @@ def server(
             port=port,
             compact_interval=compact_interval,
             max_inflight=max_inflight,
+            watch_cache_size=watch_cache_size,
+            agent=not no_agent,
+            agent_runtime=agent_runtime,
+            agent_endpoint_port=agent_endpoint_port,
+            node_name=node_name,
         )
         asyncio.run(run(options))
     except (StoreError, ServerError) as e:
+        fail(str(e))
+
+
+@main.command()
+@click.option("--server", "server_url", metavar="URL", help="The apiserver, https://HOST:6443.")
+@click.option(
+    "--token",
+    envvar="BRAMBLE_TOKEN",
+    help="A node token (`bramble token create --role node --node NAME`). Visible to `ps`: "
+    "prefer --token-file or the BRAMBLE_TOKEN environment variable.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file holding the node token.",
+)
+@click.option(
+    "--ca-cert-hash",
+    metavar="sha256:HEX",
+    help="The cluster CA's hash (bramble server prints it); the agent trusts only that CA.",
+)
+@click.option("--ca-file", type=click.Path(dir_okay=False, path_type=Path), help="The cluster CA.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Credentials in a kubeconfig instead of --server/--token.",
+)
+@click.option("--name", "node_name", help="The node's name (default: the hostname).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: default_data_dir() / "agent",
+    show_default="DATA_DIR/agent",
+    help="Where the agent keeps its checkpoint, certificates and pod volumes.",
+)
+@click.option(
+    "--runtime", type=click.Choice(["podman", "fake"]), default="podman", show_default=True
+)
+@click.option(
+    "--podman-url",
+    default="unix:///run/podman/podman.sock",
+    show_default=True,
+    help="Podman's API socket; when the default is absent the agent runs its own service.",
+)
+@click.option("--address", help="The node's IP address (default: the default route's).")
+@click.option(
+    "--endpoint-port",
+    type=click.IntRange(min=0, max=65535),
+    default=10250,
+    show_default=True,
+    help="The agent's HTTPS endpoint for the apiserver (logs, exec, metrics).",
+)
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Extra node labels.")
+@click.option(
+    "--lease-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between renewals of the node's Lease.",
+)
+@click.option(
+    "--status-interval",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds between readings of the hardware for the Node's status.",
+)
+@click.option(
+    "--housekeeping-interval",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between sweeps for containers and volumes of pods that are gone.",
+)
+def agent(
+    server_url: str | None,
+    token: str | None,
+    token_file: Path | None,
+    ca_cert_hash: str | None,
+    ca_file: Path | None,
+    kubeconfig: Path | None,
+    node_name: str | None,
+    data_dir: Path,
+    runtime: str,
+    podman_url: str,
+    address: str | None,
+    endpoint_port: int,
+    labels: tuple[str, ...],
+    lease_interval: float,
+    status_interval: float,
+    housekeeping_interval: float,
+) -> None:
+    """Run the node agent: make this machine a node of the cluster."""
+    from agent.main import AgentError, AgentOptions
+    from bramble.agent import run_agent
+
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as e:
+            fail(f"cannot read --token-file {token_file}: {e.strerror}")
+    extra: dict[str, str] = {}
+    for label in labels:
+        key, sep, value = label.partition("=")
+        if not sep or not key:
+            fail(f"--label {label!r}: write KEY=VALUE")
+        extra[key] = value
+    options = AgentOptions(
+        data_dir=data_dir,
+        kubeconfig=kubeconfig,
+        server=server_url,
+        token=token,
+        ca_file=ca_file,
+        ca_cert_hash=ca_cert_hash,
+        runtime=runtime,
+        podman_url=podman_url,
+        address=address,
+        endpoint_port=endpoint_port,
+        extra_labels=extra,
+        lease_interval=lease_interval,
+        status_interval=status_interval,
+        housekeeping_interval=housekeeping_interval,
+    )
+    if node_name:
+        options.name = node_name
+    try:
+        asyncio.run(run_agent(options))
+    except AgentError as e:
         fail(str(e))
 
 

@@ -32,6 +32,11 @@ class ServerOptions:
     port: int = DEFAULT_PORT
     compact_interval: float = 300.0
     max_inflight: int = 400
+    watch_cache_size: int = 4096  # changes kept per resource for watches to resume from
+    agent: bool = True  # run a node agent for this machine too (as k3s does)
+    agent_runtime: str = "podman"
+    agent_endpoint_port: int = 10250
+    node_name: str | None = None
 
 
 class ServerError(Exception):
@@ -95,8 +100,11 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         ssl_context=pkis.server_ssl_context(pki),
         audit_path=data_dir / "audit.log",
         max_inflight=options.max_inflight,
+        watch_cache_size=options.watch_cache_size,
         agent_ssl=await asyncio.to_thread(pkis.client_ssl_context, pki),
+        pki=pki,
     )
+    embedded: asyncio.Task[None] | None = None
     compactor = asyncio.create_task(
         Compactor(store, interval=options.compact_interval).run(), name="store-compactor"
     )
@@ -113,21 +121,69 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             _write_admin_kubeconfig, pki, kubeconfig, server_url(options.host, apiserver.port)
         )
         logger.info(
-            "server ready store=%r url=%s kubeconfig=%s",
+            "server ready store=%r url=%s kubeconfig=%s ca-cert-hash=%s",
             store.description,
             server_url(options.host, apiserver.port),
             kubeconfig,
+            pkis.ca_fingerprint(pki),
         )
+        if options.agent:
+            embedded = asyncio.create_task(
+                _embedded_agent(options, pki, server_url(options.host, apiserver.port)),
+                name="embedded-agent",
+            )
         if ready is not None:
             ready.set()
         await stop.wait()
         logger.info("server stopping")
     finally:
+        if embedded is not None:
+            embedded.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await embedded
         compactor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await compactor
         await apiserver.stop()
         await store.close()
+
+
+async def _embedded_agent(options: ServerOptions, pki: object, url: str) -> None:
+    """This machine's agent, with a node identity issued directly by the cluster CA, over
+    the same HTTPS API a remote agent uses."""
+    from agent.main import Agent, AgentError, AgentOptions
+
+    agent_dir = options.data_dir / "agent"
+    agent_options = AgentOptions(
+        data_dir=agent_dir, runtime=options.agent_runtime,
+        endpoint_port=options.agent_endpoint_port,
+    )  # fmt: skip
+    if options.node_name:
+        agent_options.name = options.node_name
+    kubeconfig = agent_dir / "kubeconfig"
+    await asyncio.to_thread(_write_node_kubeconfig, pki, kubeconfig, url, agent_options.name)
+    agent_options.kubeconfig = kubeconfig
+    try:
+        await Agent(agent_options).run()
+    except AgentError as e:
+        logger.error("the embedded agent stopped: %s", e)
+    except Exception:
+        logger.exception("the embedded agent failed")
+
+
+def _write_node_kubeconfig(pki: object, path: Path, url: str, node: str) -> None:
+    from controlplane.apiserver.auth import kubeconfig
+    from controlplane.apiserver.auth import pki as pkis
+
+    assert isinstance(pki, pkis.Pki)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = pkis.issue_client_certificate(
+        pki, common_name=f"system:node:{node}", organizations=["system:nodes"], days=365
+    )
+    content = kubeconfig.admin_kubeconfig(
+        url, pki.ca_pem, user=f"system:node:{node}", client_cert_pem=cert, client_key_pem=key
+    )
+    kubeconfig.write_kubeconfig(path, content)
 
 
 def _write_admin_kubeconfig(pki: object, path: Path, url: str) -> None:

@@ -7,6 +7,7 @@ labels (``io.bramble.*``) naming the Kubernetes pod (uid, namespace, name) and c
 runtime alone, without any state of its own.
 
 All methods are coroutines; implementations keep blocking calls off the event loop.
+Stopping or removing something that no longer exists does nothing (idempotent).
 Errors are ``ContainerRuntimeError`` subclasses carrying a Kubernetes-style reason
 (``ErrImagePull``, ``CreateContainerError``, ...) and a human message.
 """
@@ -28,6 +29,9 @@ LABEL_CONTAINER_NAME = "io.bramble.container.name"
 LABEL_CONTAINER_ATTEMPT = "io.bramble.container.attempt"  # restart count of this container
 LABEL_CONTAINER_HASH = "io.bramble.container.hash"  # hash of the spec it was created from
 LABEL_INIT = "io.bramble.container.init"  # "true" for init containers
+# On sandboxes: the node (agent) that owns them. Agents sharing one Podman (tests, two
+# clusters on one machine) each see only their own pods.
+LABEL_NODE = "io.bramble.node"
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -293,7 +297,9 @@ class Runtime(Protocol):
     async def exec_sync(
         self, container_id: str, command: Sequence[str], *, limit_seconds: float
     ) -> ExecResult:
-        """Run a command in the container and wait (exec probes)."""
+        """Run a command in the container and wait (exec probes). Raises TimeoutError
+        after ``limit_seconds`` (the command itself may go on: Podman 4.3 cannot kill an
+        exec session)."""
         ...
 
     async def exec_interactive(

@@ -16,7 +16,7 @@ BRAMBLE = [sys.executable, "-m", "bramble"]
 
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", *args],
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--no-agent", *args],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -74,7 +74,7 @@ def test_a_second_server_on_the_same_data_dir_is_refused(
     server_procs.append(first)
     wait_for(first, "server ready")
     second = subprocess.run(
-        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--no-agent", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -1,0 +1,373 @@
+"""``bramble agent``: wire the node agent together and run it.
+
+Start-up never waits for the control plane: the pods of the last checkpoint are synced
+at once, and registration, the lease and the status writer retry in the background, so a
+node that boots while the control plane is away keeps (and restarts) its workloads.
+Stopping the agent stops the agent only; containers keep running and are adopted by the
+next agent (nothing is restarted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from agent import endpoint, hardware
+from agent.config import Volumes
+from agent.events import EventRecorder
+from agent.node import NodeAgent, NodeSettings, primary_address
+from agent.pods import PodManager
+from agent.runtime import interface as rt
+from agent.worker import WorkerContext
+from api import errors
+from api.client import ApiClient, Credentials, load_kubeconfig, ssl_context
+from api.informer import Informer
+from api.resources import resource
+
+logger = logging.getLogger(__name__)
+
+PODS = resource("", "Pod")
+DEFAULT_PODMAN_URL = "unix:///run/podman/podman.sock"
+
+
+class AgentError(Exception):
+    """A start-up problem a person must fix; the message says how."""
+
+
+@dataclass
+class AgentOptions:
+    data_dir: Path
+    name: str = field(default_factory=lambda: socket.gethostname().split(".")[0].lower())
+    kubeconfig: Path | None = None
+    server: str | None = None
+    token: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    ca_cert_hash: str | None = None
+    runtime: str = "podman"  # or "fake"
+    podman_url: str = DEFAULT_PODMAN_URL
+    address: str | None = None
+    endpoint_host: str = "0.0.0.0"
+    endpoint_port: int = 10250
+    lease_interval: float = 10.0
+    status_interval: float = 10.0
+    relist_interval: float = 2.0
+    housekeeping_interval: float = 30.0
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+# --- credentials ------------------------------------------------------------------------------
+
+
+async def credentials(options: AgentOptions) -> Credentials:
+    if options.kubeconfig is not None:
+        try:
+            return await asyncio.to_thread(load_kubeconfig, options.kubeconfig)
+        except Exception as e:
+            raise AgentError(str(e)) from e
+    if not options.server or not options.token:
+        raise AgentError("give --server URL and --token TOKEN (or --kubeconfig)")
+    if options.ca_file is not None:
+        try:
+            ca = await asyncio.to_thread(options.ca_file.read_bytes)
+        except OSError as e:
+            raise AgentError(f"cannot read --ca-file {options.ca_file}: {e.strerror}") from e
+    elif options.ca_cert_hash:
+        # Verified once, kept: an agent restarting while the control plane is away must
+        # still start (and keep its pods) without fetching anything.
+        cached = options.data_dir / "ca.pem"
+        known = await asyncio.to_thread(_read_if_exists, cached)
+        if known is not None and ca_hash(known) == options.ca_cert_hash.strip().lower():
+            ca = known
+        else:
+            ca = await fetch_ca(options.server, options.ca_cert_hash)
+            await asyncio.to_thread(_write_private, cached, ca)
+    else:
+        raise AgentError(
+            "give --ca-cert-hash sha256:... (printed by the server) or --ca-file, so the agent "
+            "can tell the real control plane from an impostor"
+        )
+    return Credentials(server=options.server.rstrip("/"), ca_pem=ca, token=options.token)
+
+
+async def fetch_ca(server: str, expected: str) -> bytes:
+    """The cluster CA from the server's cluster-info, trusted only if its hash matches."""
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    url = f"{server.rstrip('/')}/bramble/v1/cluster-info"
+    try:
+        async with (
+            aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=insecure)) as s,
+            s.get(url, timeout=aiohttp.ClientTimeout(total=10)) as resp,
+        ):
+            body = orjson.loads(await resp.read())
+    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as e:
+        raise AgentError(f"cannot fetch the cluster CA from {server}: {e}") from e
+    ca = str(body.get("ca", "")).encode()
+    actual = ca_hash(ca)
+    if actual != expected.strip().lower():
+        raise AgentError(
+            f"the server at {server} presented a cluster CA with hash {actual}, not the "
+            f"expected {expected}: refusing to join (is this the right server?)"
+        )
+    return ca
+
+
+def ca_hash(ca_pem: bytes) -> str:
+    """``sha256:<hex>`` of a PEM certificate's DER (kubeadm's discovery hash form)."""
+    try:
+        der = ssl.PEM_cert_to_DER_cert(ca_pem.decode()) if ca_pem else b""
+    except (ValueError, UnicodeDecodeError):
+        der = b""
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def _read_if_exists(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def make_runtime(options: AgentOptions, url: str) -> rt.Runtime:
+    if options.runtime == "fake":
+        from agent.runtime.fake import FakeRuntime
+
+        return FakeRuntime()
+    from agent.runtime.podman import PodmanRuntime
+
+    return PodmanRuntime(url)
+
+
+class PodmanService:
+    """A Podman API service of the agent's own, when none is running (no systemd here)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.socket = data_dir / "podman.sock"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def url_for(self, wanted: str) -> str:
+        if wanted != DEFAULT_PODMAN_URL or await _answers(wanted):
+            return wanted
+        podman = shutil.which("podman")
+        if podman is None:
+            raise AgentError(
+                "podman is not installed and no Podman service runs; run scripts/setup"
+            )
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(self.socket.unlink)
+        url = f"unix://{self.socket}"
+        self.process = await asyncio.create_subprocess_exec(
+            podman, "system", "service", "--time=0", url,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        for _ in range(100):
+            if await _answers(url):
+                logger.info(
+                    "started a Podman service socket=%s pid=%d", self.socket, self.process.pid
+                )
+                return url
+            await asyncio.sleep(0.05)
+        raise AgentError(f"the Podman service at {url} did not come up")
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 10)
+
+
+async def _answers(url: str) -> bool:
+    path = url.removeprefix("unix://")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 1)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+# --- the agent ----------------------------------------------------------------------------------
+
+
+class Agent:
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.client: ApiClient | None = None
+        self.runtime: rt.Runtime | None = None
+        self.manager: PodManager | None = None
+        self.node: NodeAgent | None = None
+        self.endpoint_port = options.endpoint_port
+        self._runner: web.AppRunner | None = None
+        self._podman = PodmanService(options.data_dir)
+
+    async def run(self, *, ready: asyncio.Event | None = None) -> None:
+        options = self.options
+        await asyncio.to_thread(options.data_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
+        creds = await credentials(options)
+        self.client = ApiClient(creds, context=await asyncio.to_thread(ssl_context, creds))
+        url = (
+            options.podman_url
+            if options.runtime != "podman"
+            else await self._podman.url_for(options.podman_url)
+        )
+        self.runtime = make_runtime(options, url)
+        address = options.address if options.address else await asyncio.to_thread(primary_address)
+        recorder = EventRecorder(self.client, options.name)
+        ctx = WorkerContext(
+            node_name=options.name, runtime=self.runtime, client=self.client,
+            volumes=Volumes(options.data_dir / "pods"), recorder=recorder,
+            view=lambda uid: (None, []), relist=_nothing, host_ip=lambda: address,
+        )  # fmt: skip
+        informer = Informer(self.client, PODS, field_selector=f"spec.nodeName={options.name}")
+        self.manager = PodManager(
+            ctx, informer, checkpoint=options.data_dir / "pods.json",
+            relist_interval=options.relist_interval,
+            housekeeping_interval=options.housekeeping_interval,
+        )  # fmt: skip
+        probe = hardware.MachineProbe(data_dir=options.data_dir)
+        settings = NodeSettings(
+            name=options.name, endpoint_port=0, address=address,
+            lease_interval=options.lease_interval, status_interval=options.status_interval,
+            extra_labels=options.extra_labels,
+        )  # fmt: skip
+        self.node = NodeAgent(self.client, settings, probe, self.runtime, self.manager)
+        try:
+            await self._start_endpoint(address)
+            settings.endpoint_port = self.endpoint_port
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.manager.run(), name="pod-manager")
+                group.create_task(recorder.run(), name="events")
+                group.create_task(self._register_then_report(ready), name="node")
+        finally:
+            await self.close()
+
+    async def _register_then_report(self, ready: asyncio.Event | None) -> None:
+        assert self.node is not None
+        delay = 1.0
+        while True:
+            try:
+                await self.node.register()
+                break
+            except errors.ApiError as e:
+                logger.warning(
+                    "node registration failed error=%s; retrying in %.0fs", e.message, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        if ready is not None:
+            ready.set()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.node.run_lease(), name="lease")
+            group.create_task(self.node.run_status(), name="node-status")
+
+    async def _start_endpoint(self, address: str) -> None:
+        assert self.manager is not None
+        options = self.options
+        pem = options.data_dir / "serving.pem"
+        ca = await self._serving_certificate(address, pem)
+        context = await asyncio.to_thread(endpoint.server_context, str(pem), ca)
+        app = endpoint.build(self.manager, self._usage, self._metrics)
+        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, options.endpoint_host, options.endpoint_port, ssl_context=context
+        )
+        try:
+            await site.start()
+        except OSError as e:
+            raise AgentError(
+                f"cannot listen on {options.endpoint_host}:{options.endpoint_port}: {e.strerror}; "
+                "is another agent running? choose another --endpoint-port"
+            ) from e
+        if self._runner.addresses:
+            self.endpoint_port = int(self._runner.addresses[0][1])
+        logger.info("agent endpoint listening port=%d", self.endpoint_port)
+
+    async def _serving_certificate(self, address: str, pem: Path) -> bytes:
+        """Ask the apiserver for a serving certificate (kept from last time if it is down)."""
+        assert self.client is not None
+        hostnames = sorted({socket.gethostname(), self.options.name})
+        body = {"hostnames": hostnames, "ips": sorted({address, "127.0.0.1"})}
+        try:
+            answer = await self.client.request(
+                "POST", f"/bramble/v1/nodes/{self.options.name}/serving-certificate", body=body
+            )
+        except errors.ApiError as e:
+            if await asyncio.to_thread(pem.exists):
+                logger.warning(
+                    "serving certificate not renewed error=%s; using the last one", e.message
+                )
+                return await asyncio.to_thread(
+                    lambda: (self.options.data_dir / "ca.pem").read_bytes()
+                )
+            raise AgentError(
+                f"cannot get a serving certificate from the apiserver: {e.message}"
+            ) from e
+        await asyncio.to_thread(
+            _write_private, pem, (answer["certificate"] + answer["key"]).encode()
+        )
+        await asyncio.to_thread(
+            _write_private, self.options.data_dir / "ca.pem", answer["ca"].encode()
+        )
+        return str(answer["ca"]).encode()
+
+    async def _usage(self) -> dict[str, Any]:
+        assert self.node is not None
+        return await self.node.usage()
+
+    def _metrics(self) -> bytes:
+        lines = []
+        if self.manager is not None:
+            lines.append(f"bramble_agent_pods {len(self.manager.workers)}")
+            lines.append(f"bramble_agent_runtime_up {int(self.manager.runtime_healthy)}")
+        report = self.node.report if self.node is not None else None
+        if report is not None:
+            if report.cpu.usage_percent is not None:
+                lines.append(f"bramble_node_cpu_percent {report.cpu.usage_percent}")
+            if report.memory is not None:
+                lines.append(f"bramble_node_memory_available_bytes {report.memory.available_bytes}")
+            if report.cpu_temperature is not None:
+                lines.append(f"bramble_node_temperature_celsius {report.cpu_temperature.celsius}")
+        return ("\n".join(lines) + "\n").encode()
+
+    async def close(self) -> None:
+        if self.manager is not None:
+            await self.manager.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self.runtime is not None:
+            await self.runtime.close()
+        if self.client is not None:
+            await self.client.close()
+        await self._podman.stop()
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

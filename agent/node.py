@@ -1,0 +1,292 @@
+"""The node's own objects: its Node (registration and status) and its Lease.
+
+* Registration: the Node is created with its labels, capacity, allocatable, addresses,
+  nodeInfo and conditions, or, when it exists (an agent restart), has bramble's labels
+  and its status brought up to date; labels a person added are kept.
+* Status: the hardware is read every ``status_interval`` (off the event loop); the
+  status is written when it changed and at least every ``report_interval``.
+* Lease: ``kube-node-lease/<node>`` is renewed every ``lease_interval`` (10 s, as the
+  kubelet); a failed renewal is retried with back-off from 200 ms up to 7 s.
+
+Ready reflects the container runtime: a runtime that cannot be listed makes the node
+NotReady with the runtime's error as the message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from agent import hardware
+from agent.pods import PodManager
+from agent.runtime import interface as rt
+from api import errors
+from api.client import ApiClient
+from api.resources import resource
+
+logger = logging.getLogger(__name__)
+
+NODES = resource("", "Node")
+LEASES = resource("coordination.k8s.io", "Lease")
+LEASE_NAMESPACE = "kube-node-lease"
+AGENT_VERSION = "v1.32.4-bramble"
+
+Obj = dict[str, Any]
+
+
+def _time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def primary_address() -> str:
+    """The address this machine uses to reach others (the default route's source)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET: nothing is sent by a UDP connect
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
+
+
+@dataclass
+class NodeSettings:
+    name: str
+    endpoint_port: int
+    address: str  # InternalIP
+    lease_interval: float = 10.0
+    lease_duration: int = 40
+    status_interval: float = 10.0
+    report_interval: float = 60.0
+    max_pods: int = 110
+    extra_labels: dict[str, str] | None = None
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        client: ApiClient,
+        settings: NodeSettings,
+        probe: hardware.HardwareProbe,
+        runtime: rt.Runtime,
+        manager: PodManager,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self.settings = settings
+        self._probe = probe
+        self._runtime = runtime
+        self._manager = manager
+        self._clock = clock
+        self.history = hardware.UsageHistory()
+        self.report: hardware.HardwareReport | None = None
+        self._runtime_version = "unknown://0"
+        self._written: Obj | None = None
+        self._written_at: datetime | None = None
+        self.uid = ""
+
+    # --- status ---------------------------------------------------------------------------
+
+    async def sample(self) -> hardware.HardwareReport:
+        report = await asyncio.to_thread(self._probe.report)
+        self.report = report
+        self.history.add_report(report)
+        return report
+
+    def _conditions(self, report: hardware.HardwareReport, previous: list[Obj]) -> list[Obj]:
+        now = _time(self._clock())
+        old = {str(c.get("type")): c for c in previous if isinstance(c, dict)}
+        result: list[Obj] = []
+        if self._manager.runtime_healthy:
+            ready = ("True", "KubeletReady", "bramble agent is posting ready status")
+        else:
+            error = self._manager.runtime_error or "not listed yet"
+            ready = ("False", "KubeletNotReady", f"container runtime is down: {error}")
+        items = [("Ready", *ready)] + [
+            (c.type, c.status, c.reason, c.message) for c in hardware.node_conditions(report)
+        ]
+        for kind, status, reason, message in items:
+            before = old.get(kind)
+            since = now
+            if before is not None and before.get("status") == status:
+                since = before.get("lastTransitionTime", now)
+            result.append(
+                {
+                    "type": kind,
+                    "status": status,
+                    "reason": reason,
+                    "message": message,
+                    "lastHeartbeatTime": now,
+                    "lastTransitionTime": since,
+                }
+            )
+        return result
+
+    async def status(self, previous: Obj | None = None) -> Obj:
+        report = await self.sample()
+        cap = hardware.capacity(report, max_pods=self.settings.max_pods)
+        images = []
+        try:
+            images = [
+                {"names": [name], "sizeBytes": 0} for name in await self._runtime.list_images()
+            ]
+        except rt.ContainerRuntimeError:
+            images = (previous or {}).get("images", [])
+        return {
+            "capacity": cap,
+            "allocatable": dict(cap),
+            "conditions": self._conditions(report, (previous or {}).get("conditions", [])),
+            "addresses": [
+                {"type": "InternalIP", "address": self.settings.address},
+                {"type": "Hostname", "address": report.hostname},
+            ],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.settings.endpoint_port}},
+            "nodeInfo": {
+                **hardware.node_info(report),
+                "containerRuntimeVersion": self._runtime_version,
+                "kubeletVersion": AGENT_VERSION,
+                "kubeProxyVersion": "",
+                "systemUUID": report.machine_id or "",
+            },
+            "images": images[:50],
+        }
+
+    def _labels(self, report: hardware.HardwareReport) -> dict[str, str]:
+        return {**hardware.node_labels(report), **(self.settings.extra_labels or {}),
+                "kubernetes.io/hostname": self.settings.name}  # fmt: skip
+
+    async def register(self) -> None:
+        try:
+            self._runtime_version = str(await self._runtime.version())
+        except rt.ContainerRuntimeError as e:
+            logger.warning("container runtime version unknown error=%s", e.message)
+        status = await self.status()
+        assert self.report is not None
+        labels = self._labels(self.report)
+        try:
+            node = await self._client.create(
+                NODES, None,
+                {"apiVersion": "v1", "kind": "Node",
+                 "metadata": {"name": self.settings.name, "labels": labels},
+                 "spec": {}, "status": status},
+            )  # fmt: skip
+            logger.info("node registered name=%s", self.settings.name)
+        except errors.AlreadyExists:
+            node = await self._client.patch(
+                NODES, None, self.settings.name, {"metadata": {"labels": labels}}
+            )
+            node = await self._client.patch(
+                NODES, None, self.settings.name, {"status": status}, subresource="status"
+            )
+            logger.info("node updated name=%s", self.settings.name)
+        self.uid = str(node["metadata"].get("uid", ""))
+        self._written, self._written_at = status, self._clock()
+
+    async def run_status(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.status_interval)
+            try:
+                status = await self.status(self._written)
+                now = self._clock()
+                stale = self._written_at is None or (
+                    (now - self._written_at).total_seconds() >= self.settings.report_interval
+                )
+                if stale or _changed(status, self._written):
+                    await self._client.patch(
+                        NODES, None, self.settings.name, {"status": status}, subresource="status"
+                    )
+                    self._written, self._written_at = status, now
+            except errors.NotFound:
+                logger.warning("node object was deleted; registering again")
+                await self._reregister()
+            except errors.ApiError as e:
+                logger.info("node status not written error=%s", e.message)
+
+    async def _reregister(self) -> None:
+        try:
+            await self.register()
+        except errors.ApiError as e:
+            logger.info("node registration failed error=%s", e.message)
+
+    # --- lease ----------------------------------------------------------------------------
+
+    async def run_lease(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.renew()
+                delay = 0.2
+                await asyncio.sleep(self.settings.lease_interval)
+            except errors.ApiError as e:
+                logger.info("lease renewal failed error=%s; retrying in %.1fs", e.message, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 7.0)
+
+    async def renew(self) -> None:
+        name = self.settings.name
+        now = _micro(self._clock())
+        try:
+            lease = await self._client.get(LEASES, LEASE_NAMESPACE, name)
+        except errors.NotFound:
+            body: Obj = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+                "spec": {
+                    "holderIdentity": name,
+                    "leaseDurationSeconds": self.settings.lease_duration,
+                    "renewTime": now,
+                },
+            }
+            if self.uid:
+                body["metadata"]["ownerReferences"] = [
+                    {"apiVersion": "v1", "kind": "Node", "name": name, "uid": self.uid}
+                ]
+            await self._client.create(LEASES, LEASE_NAMESPACE, body)
+            return
+        lease["spec"] = {
+            **(lease.get("spec") or {}),
+            "holderIdentity": name,
+            "leaseDurationSeconds": self.settings.lease_duration,
+            "renewTime": now,
+        }
+        await self._client.update(LEASES, LEASE_NAMESPACE, name, lease)
+
+    # --- usage for /stats/summary ---------------------------------------------------------
+
+    async def usage(self) -> Obj:
+        report = self.report or await self.sample()
+        stamp = _time(self._clock())
+        cores = (report.cpu.usage_percent or 0.0) / 100 * (report.cpu.count or 1)
+        memory = report.memory
+        working = (memory.total_bytes - memory.available_bytes) if memory else 0
+        return {
+            "nodeName": self.settings.name,
+            "cpu": {"time": stamp, "usageNanoCores": int(cores * 1e9)},
+            "memory": {"time": stamp, "workingSetBytes": working},
+        }
+
+
+def _changed(new: Obj, old: Obj | None) -> bool:
+    if old is None:
+        return True
+
+    def stable(status: Obj) -> bytes:
+        copy = orjson.loads(orjson.dumps(status))
+        for c in copy.get("conditions") or []:
+            c.pop("lastHeartbeatTime", None)
+        return bytes(orjson.dumps(copy, option=orjson.OPT_SORT_KEYS))
+
+    return stable(new) != stable(old)

@@ -1,0 +1,260 @@
+"""The sync loop: the pods bound to this node, one worker each, and the runtime relister.
+
+Three inputs wake workers, as in the kubelet's ``syncLoopIteration``:
+
+* the pod informer (``spec.nodeName=<me>``): a new desired spec, or a pod gone;
+* the lifecycle-event generator (``relist``): the runtime's containers and sandboxes,
+  listed every ``relist_interval`` and compared with the previous listing; a pod whose
+  containers changed (started, died, vanished) gets its worker woken;
+* housekeeping every ``housekeeping_interval``: runtime objects and volume directories
+  of pods this node no longer has are removed — only once the informer has synced, so
+  an unreachable control plane never makes the agent kill its workloads.
+
+The desired pods are also written to ``DATA_DIR/pods.json`` (a checkpoint). An agent
+that starts while the control plane is away takes its pods from there, so restart
+policies keep working and nothing running is touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agent.probes import ProbeManager
+from agent.runtime import interface as rt
+from agent.worker import PodWorker, WorkerContext
+from api.informer import Informer
+
+logger = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+
+class PodManager:
+    def __init__(
+        self,
+        ctx: WorkerContext,
+        informer: Informer,
+        *,
+        checkpoint: Path,
+        relist_interval: float = 2.0,
+        housekeeping_interval: float = 30.0,
+    ) -> None:
+        self.ctx = ctx
+        self.informer = informer
+        self._checkpoint = checkpoint
+        self._relist_interval = relist_interval
+        self._housekeeping_interval = housekeeping_interval
+        self.workers: dict[str, PodWorker] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sandboxes: dict[str, rt.SandboxInfo] = {}
+        self._containers: dict[str, list[rt.ContainerInfo]] = defaultdict(list)
+        self._fingerprints: dict[str, tuple[Any, ...]] = {}
+        self._relist_lock = asyncio.Lock()
+        self.runtime_healthy = False
+        self.runtime_error = ""
+        self._checkpoint_dirty = asyncio.Event()
+        self.probes = ProbeManager(ctx.runtime, ctx.recorder, self._wake)
+        ctx.view = self.view
+        ctx.relist = self.relist
+        ctx.readiness = self.probes.readiness
+        ctx.startup = self.probes.startup
+        ctx.liveness_failed = self.probes.unhealthy
+        informer.add_handlers(
+            on_add=self._desired, on_update=lambda old, new: self._desired(new),
+            on_delete=self._gone,
+        )  # fmt: skip
+
+    # --- desired state ----------------------------------------------------------------------
+
+    def _uid(self, pod: Obj) -> str:
+        return str((pod.get("metadata") or {}).get("uid") or "")
+
+    def _desired(self, pod: Obj) -> None:
+        uid = self._uid(pod)
+        if not uid:
+            return
+        worker = self.workers.get(uid)
+        if worker is None or worker.done:
+            worker = PodWorker(uid, self.ctx)
+            self.workers[uid] = worker
+            self._tasks[uid] = asyncio.create_task(self._run_worker(worker), name=f"pod-{uid[:8]}")
+        worker.update(pod)
+        self._checkpoint_dirty.set()
+
+    def _gone(self, pod: Obj) -> None:
+        worker = self.workers.get(self._uid(pod))
+        if worker is not None:
+            worker.update(None)
+        self._checkpoint_dirty.set()
+
+    async def _run_worker(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        finally:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+                self._tasks.pop(worker.uid, None)
+
+    # --- the runtime's view -----------------------------------------------------------------
+
+    def view(self, uid: str) -> tuple[rt.SandboxInfo | None, list[rt.ContainerInfo]]:
+        return self._sandboxes.get(uid), list(self._containers.get(uid, []))
+
+    async def relist(self) -> None:
+        """List the runtime now; wake the workers of pods whose containers changed."""
+        async with self._relist_lock:
+            try:
+                sandboxes = await self.ctx.runtime.list_sandboxes()
+                containers = await self.ctx.runtime.list_containers()
+            except rt.ContainerRuntimeError as e:
+                if self.runtime_healthy or not self.runtime_error:
+                    logger.warning("container runtime unavailable error=%s", e.message)
+                self.runtime_healthy = False
+                self.runtime_error = e.message
+                return
+            self.runtime_healthy = True
+            self.runtime_error = ""
+            # Only this node's sandboxes, and the containers in them.
+            sandboxes = [s for s in sandboxes if s.labels.get(rt.LABEL_NODE) == self.ctx.node_name]
+            ours = {s.pod_uid for s in sandboxes}
+            containers = [c for c in containers if c.pod_uid in ours]
+            by_pod: dict[str, list[rt.ContainerInfo]] = defaultdict(list)
+            for c in containers:
+                by_pod[c.pod_uid].append(c)
+            self._sandboxes = {s.pod_uid: s for s in sandboxes}
+            self._containers = by_pod
+            uids = set(by_pod) | set(self._sandboxes) | set(self._fingerprints)
+            for uid in uids:
+                fingerprint = _fingerprint(self._sandboxes.get(uid), by_pod.get(uid, []))
+                if self._fingerprints.get(uid) != fingerprint:
+                    self._fingerprints[uid] = fingerprint
+                    worker = self.workers.get(uid)
+                    if worker is not None:
+                        worker.wake()
+            for gone in [u for u in self._fingerprints if u not in uids]:
+                del self._fingerprints[gone]
+            running = {
+                uid: [c for c in cs if c.state is rt.ContainerState.RUNNING]
+                for uid, cs in by_pod.items()
+            }
+            desired = {uid: w.pod for uid, w in self.workers.items() if w.pod is not None}
+            ips = {uid: s.ip for uid, s in self._sandboxes.items() if s.ip}
+            self.probes.sync(desired, running, ips)
+
+    def _wake(self, uid: str) -> None:
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.wake()
+
+    async def run(self) -> None:
+        await self._load_checkpoint()
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.informer.run(), name="pod-informer")
+            group.create_task(self._relist_loop(), name="relist")
+            group.create_task(self._housekeeping_loop(), name="housekeeping")
+            group.create_task(self._checkpoint_loop(), name="checkpoint")
+
+    async def stop(self) -> None:
+        await self.probes.close()
+        for task in list(self._tasks.values()):
+            task.cancel()
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _relist_loop(self) -> None:
+        while True:
+            await self.relist()
+            await asyncio.sleep(self._relist_interval)
+
+    # --- housekeeping -----------------------------------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._housekeeping_interval)
+            if self.informer.synced.is_set() and self.runtime_healthy:
+                await self.housekeeping()
+
+    async def housekeeping(self) -> None:
+        """Remove what belongs to no pod of this node (the informer is the truth)."""
+        known = {self._uid(p) for p in self.informer.list()} | set(self.workers)
+        for uid, sandbox in list(self._sandboxes.items()):
+            if uid not in known:
+                logger.info(
+                    "removing orphaned pod sandbox pod=%s/%s", sandbox.namespace, sandbox.name
+                )
+                for c in self._containers.get(uid, []):
+                    with contextlib.suppress(rt.ContainerRuntimeError):
+                        await self.ctx.runtime.stop_container(c.id, grace_seconds=10)
+                        await self.ctx.runtime.remove_container(c.id)
+                with contextlib.suppress(rt.ContainerRuntimeError):
+                    await self.ctx.runtime.remove_sandbox(sandbox.id)
+        for uid, containers in list(self._containers.items()):
+            if uid not in known and uid not in self._sandboxes:
+                for c in containers:
+                    with contextlib.suppress(rt.ContainerRuntimeError):
+                        await self.ctx.runtime.remove_container(c.id)
+        for uid in await self.ctx.volumes.known_pods():
+            if uid not in known:
+                await self.ctx.volumes.remove(uid)
+        await self.relist()
+
+    # --- checkpoint -------------------------------------------------------------------------
+
+    async def _checkpoint_loop(self) -> None:
+        while True:
+            await self._checkpoint_dirty.wait()
+            self._checkpoint_dirty.clear()
+            if not self.informer.synced.is_set():
+                continue
+            pods = self.informer.list()
+            await asyncio.to_thread(_write_atomic, self._checkpoint, orjson.dumps(pods))
+            await asyncio.sleep(1.0)  # at most one write a second
+
+    async def _load_checkpoint(self) -> None:
+        try:
+            raw = await asyncio.to_thread(self._checkpoint.read_bytes)
+            pods = orjson.loads(raw)
+        except (OSError, orjson.JSONDecodeError):
+            return
+        if not isinstance(pods, list):
+            return
+        # The informer's first list replaces this as soon as the control plane answers.
+        for pod in pods:
+            if isinstance(pod, dict) and not self.informer.synced.is_set():
+                self.informer.cache[_key(pod)] = pod
+                self._desired(pod)
+        logger.info("loaded %d pods from the checkpoint", len(pods))
+
+
+def _key(pod: Obj) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
+
+
+def _fingerprint(
+    sandbox: rt.SandboxInfo | None, containers: list[rt.ContainerInfo]
+) -> tuple[Any, ...]:
+    return (
+        (sandbox.id, sandbox.ready, sandbox.ip) if sandbox else None,
+        tuple(sorted((c.id, c.state.value, c.exit_code, c.attempt) for c in containers)),
+    )
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Tests of the container runtimes: Podman (real), the fake, and their shared contract."""
