@@ -85,8 +85,30 @@ def make_entry(resource: Resource, key: str, value: bytes, revision: int) -> Ent
     )
 
 
+# Fields a watch can be indexed by (as Kubernetes' watch cache "triggers"): a watch whose
+# field selector pins one of them is woken only by changes to objects with that value.
+INDEXED_FIELDS = ("spec.nodeName", "metadata.name")
+
+
+class Watcher:
+    """One watch's place in a resource's history, and its wake-up.
+
+    ``cursor`` is the revision up to which the watch has seen (or skipped) every change;
+    ``event`` is set when a change it may care about arrives. An indexed watcher is woken
+    only by changes whose object (new or previous state) has ``index``'s value.
+    """
+
+    __slots__ = ("cursor", "event", "index")
+
+    def __init__(self, cursor: int, index: tuple[str, str] | None = None) -> None:
+        self.cursor = cursor
+        self.index = index
+        self.event = asyncio.Event()
+
+
 class ResourceCache:
-    """The objects of one resource and the recent history of their changes."""
+    """The objects of one resource, the recent history of their changes, and the
+    watchers to wake when a change arrives."""
 
     def __init__(self, resource: Resource, *, max_events: int, max_bytes: int) -> None:
         self.resource = resource
@@ -98,7 +120,24 @@ class ResourceCache:
         # Every change after `floor` is in the history; watches from older revisions
         # cannot be served (410).
         self.floor = 0
-        self._waiter: asyncio.Future[None] | None = None
+        self._watchers: set[Watcher] = set()  # woken by every change
+        self._indexed: dict[tuple[str, str], set[Watcher]] = {}
+
+    def add_watcher(self, watcher: Watcher) -> None:
+        if watcher.index is None:
+            self._watchers.add(watcher)
+        else:
+            self._indexed.setdefault(watcher.index, set()).add(watcher)
+
+    def remove_watcher(self, watcher: Watcher) -> None:
+        if watcher.index is None:
+            self._watchers.discard(watcher)
+            return
+        peers = self._indexed.get(watcher.index)
+        if peers is not None:
+            peers.discard(watcher)
+            if not peers:
+                del self._indexed[watcher.index]
 
     def reset(self, entries: Iterable[Entry], revision: int) -> None:
         self.objects = {e.key: e for e in entries}
@@ -116,7 +155,17 @@ class ResourceCache:
         self._history_bytes += len(change.entry.raw)
         if len(self._history) > self._max_events or self._history_bytes > self._max_bytes:
             self._trim()
-        self.wake()
+        for watcher in self._watchers:
+            watcher.event.set()
+        if self._indexed:
+            for field in INDEXED_FIELDS:
+                for state in (change.entry, change.previous):
+                    if state is None:
+                        continue
+                    value = state.fields.get(field)
+                    if value is not None:
+                        for watcher in self._indexed.get((field, value), ()):
+                            watcher.event.set()
 
     def _trim(self) -> None:
         # Drop the older quarter at once: amortised O(1) per change.
@@ -125,6 +174,12 @@ class ResourceCache:
         del self._history[:cut]
         self._history_bytes -= sum(len(c.entry.raw) for c in dropped)
         self.floor = dropped[-1].revision
+        # An indexed watcher that was not woken had nothing in what was dropped: it may
+        # move past it (else it would get 410 for changes it never cared about).
+        for peers in self._indexed.values():
+            for watcher in peers:
+                if not watcher.event.is_set() and watcher.cursor < self.floor:
+                    watcher.cursor = self.floor
 
     def changes_after(self, revision: int) -> list[Change] | None:
         """Changes with a revision above ``revision``, or None when they are forgotten."""
@@ -140,17 +195,13 @@ class ResourceCache:
             entries = [e for e in entries if e.namespace == namespace]
         return sorted(entries, key=lambda e: e.key)
 
-    async def wait(self) -> None:
-        """Return at the next change (or reset, or wake())."""
-        if self._waiter is None:
-            self._waiter = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._waiter)
-
     def wake(self) -> None:
-        if self._waiter is not None:
-            if not self._waiter.done():
-                self._waiter.set_result(None)
-            self._waiter = None
+        """Wake every watcher (a reset, or the cache stopping)."""
+        for watcher in self._watchers:
+            watcher.event.set()
+        for peers in self._indexed.values():
+            for watcher in peers:
+                watcher.event.set()
 
 
 class WatchCache:

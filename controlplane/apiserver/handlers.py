@@ -15,10 +15,10 @@ from aiohttp import web
 
 from api import errors
 from api.resources import Resource
-from api.selectors import FieldSelector, LabelSelector
+from api.selectors import FieldSelector, LabelSelector, Operator
 from controlplane import store as st
 from controlplane.apiserver import bodies, fields, respond, storage
-from controlplane.apiserver.cache import Entry, make_entry
+from controlplane.apiserver.cache import INDEXED_FIELDS, Entry, make_entry
 from controlplane.apiserver.objects import DeleteOptions, Objects
 from controlplane.apiserver.routes import Target
 
@@ -39,13 +39,36 @@ class Selection:
     namespace: str | None
     labels: LabelSelector | None
     fields: FieldSelector | None
+    # The field requirements as (field, value, equal?) triples: matching is on the hot
+    # path of every watch, once per change.
+    terms: tuple[tuple[str, str, bool], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.fields is not None:
+            terms = tuple(
+                (r.field, r.value, r.operator is Operator.EQUALS) for r in self.fields.requirements
+            )
+            object.__setattr__(self, "terms", terms)
 
     def matches(self, entry: Entry) -> bool:
         if self.namespace is not None and entry.namespace != self.namespace:
             return False
-        if self.labels is not None and not self.labels.matches(entry.labels):
-            return False
-        return self.fields is None or self.fields.matches(entry.fields.get)
+        fields = entry.fields
+        for field, value, equal in self.terms:
+            if ((fields.get(field) or "") == value) is not equal:
+                return False
+        return self.labels is None or self.labels.matches(entry.labels)
+
+    @property
+    def index(self) -> tuple[str, str] | None:
+        """The indexed field this selection pins, if any (see cache.INDEXED_FIELDS)."""
+        if self.fields is None:
+            return None
+        for field in INDEXED_FIELDS:
+            value = self.fields.value_for(field)
+            if value is not None:
+                return field, value
+        return None
 
 
 def selection(target: Target, query: Mapping[str, str]) -> Selection:

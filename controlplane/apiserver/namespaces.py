@@ -16,6 +16,7 @@ from typing import Any
 
 from api import errors
 from api.resources import RESOURCES, by_kind
+from controlplane.apiserver.cache import Watcher
 from controlplane.apiserver.objects import DeleteOptions, Objects
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,16 @@ class NamespaceFinalizer:
     async def run(self) -> None:
         assert NAMESPACES is not None
         cache = self._objects.cache.resource(NAMESPACES)
+        watcher = Watcher(0)  # woken by every namespace change
+        cache.add_watcher(watcher)
+        try:
+            await self._loop(watcher)
+        finally:
+            cache.remove_watcher(watcher)
+
+    async def _loop(self, watcher: Watcher) -> None:
         while True:
+            watcher.event.clear()
             pending = self.terminating()
             for name in pending:
                 try:
@@ -51,7 +61,7 @@ class NamespaceFinalizer:
             # the stop then waits for this task forever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
-                    await cache.wait()
+                    await watcher.event.wait()
 
     async def finalize(self, namespace: str) -> bool:
         """One round for one namespace; True when it is gone."""

@@ -16,8 +16,6 @@ stream ends, after which it relists.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from typing import Any
 
 import orjson
@@ -25,7 +23,7 @@ from aiohttp import web
 
 from api import errors
 from controlplane.apiserver import respond
-from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry
+from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry, Watcher
 from controlplane.apiserver.handlers import Selection, int_param, parse_rv, selection
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
@@ -67,7 +65,13 @@ def _convert(change: Change, sel: Selection) -> tuple[str, Entry, int | None] | 
     now = sel.matches(change.entry)
     if change.type == DELETED:
         return (DELETED, change.entry, None) if now else None
-    before = change.previous is not None and sel.matches(change.previous)
+    previous = change.previous
+    if previous is None:
+        before = False
+    elif previous.labels == change.entry.labels and previous.fields == change.entry.fields:
+        before = now  # most updates (leases, status) change neither: no second match
+    else:
+        before = sel.matches(previous)
     if change.type == ADDED or (now and not before):
         return (ADDED, change.entry, None) if now else None
     if now:
@@ -120,9 +124,12 @@ async def serve(
     stream = _Stream(sel, encoder, bookmarks=bookmarks, send_initial=send_initial)
     watchers = metrics.watchers.labels(sel.resource.plural)
     watchers.inc()
+    watcher = Watcher(cursor, sel.index)
+    resource_cache.add_watcher(watcher)
     try:
-        return await stream.run(request, objects, initial, cursor, limit=timeout)
+        return await stream.run(request, objects, initial, watcher, limit=timeout)
     finally:
+        resource_cache.remove_watcher(watcher)
         watchers.dec()
 
 
@@ -140,55 +147,69 @@ class _Stream:
         request: web.Request,
         objects: Objects,
         initial: list[Entry],
-        cursor: int,
+        watcher: Watcher,
         *,
         limit: int | None,
     ) -> web.StreamResponse:
-        sel, encoder, bookmarks, send_initial = (
-            self.sel, self.encoder, self.bookmarks, self.send_initial,
-        )  # fmt: skip
-        timeout = limit
+        sel, encoder = self.sel, self.encoder
         cache = objects.cache
         resource_cache = cache.resource(sel.resource)
+        loop = asyncio.get_running_loop()
         response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
         response.enable_chunked_encoding()
         await response.prepare(request)
         for entry in initial:
             await response.write(encoder.line(ADDED, entry))
-        if send_initial:
-            await response.write(_bookmark(sel, cursor, initial_end=True))
+        if self.send_initial:
+            await response.write(_bookmark(sel, watcher.cursor, initial_end=True))
 
-        deadline = time.monotonic() + timeout if timeout else None
-        last_bookmark = time.monotonic()
-        while True:
-            changes = resource_cache.changes_after(cursor)
-            # Taken with no await since changes_after: every change of this resource up to
-            # `seen` is in `changes`, so the cursor may move to `seen` once they are sent.
-            seen = cache.revision
-            if changes is None:
-                expired = _expired(cursor, seen)
-                await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
-                break
-            for change in changes:
-                event = _convert(change, sel)
-                if event is not None:
-                    kind, entry, revision = event
-                    await response.write(encoder.line(kind, entry, revision=revision))
-            cursor = max(cursor, seen)
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                break
-            if bookmarks and now - last_bookmark >= BOOKMARK_INTERVAL:
-                await response.write(_bookmark(sel, cursor))
-                last_bookmark = now
-            wait = BOOKMARK_INTERVAL if bookmarks else None
-            if deadline is not None:
-                remaining = deadline - now
-                wait = remaining if wait is None else min(wait, remaining)
-            # asyncio.timeout, not wait_for, which on Python 3.11 can swallow the cancel of
-            # a client's departure or the server's stop (the stream would then hang on).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await resource_cache.wait()
+        # Two timers at most, each armed once (not one per wake-up): the end of the
+        # watch, and the next bookmark.
+        deadline = loop.time() + limit if limit else None
+        timers = []
+        if deadline is not None:
+            timers.append(loop.call_at(deadline, watcher.event.set))
+        next_bookmark = loop.time() + BOOKMARK_INTERVAL
+        if self.bookmarks:
+            timers.append(loop.call_at(next_bookmark, watcher.event.set))
+        index = watcher.index
+        try:
+            while True:
+                watcher.event.clear()
+                changes = resource_cache.changes_after(watcher.cursor)
+                # Taken with no await since changes_after: every change of this resource up
+                # to `seen` is in `changes`, so the cursor may move there once they are sent.
+                seen = cache.revision
+                if changes is None:
+                    expired = _expired(watcher.cursor, seen)
+                    await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
+                    break
+                for change in changes:
+                    if index is not None and not _concerns(change, index):
+                        continue
+                    event = _convert(change, sel)
+                    if event is not None:
+                        kind, entry, revision = event
+                        await response.write(encoder.line(kind, entry, revision=revision))
+                watcher.cursor = max(watcher.cursor, seen)
+                now = loop.time()
+                if deadline is not None and now >= deadline:
+                    break
+                if self.bookmarks and now >= next_bookmark:
+                    await response.write(_bookmark(sel, watcher.cursor))
+                    next_bookmark = now + BOOKMARK_INTERVAL
+                    timers.append(loop.call_at(next_bookmark, watcher.event.set))
+                await watcher.event.wait()
+        finally:
+            for timer in timers:
+                timer.cancel()
         await response.write_eof()
         return response
+
+
+def _concerns(change: Change, index: tuple[str, str]) -> bool:
+    """Whether a change can matter to a watch indexed by ``index`` (cheap pre-check)."""
+    field, value = index
+    if change.entry.fields.get(field) == value:
+        return True
+    return change.previous is not None and change.previous.fields.get(field) == value
