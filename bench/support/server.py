@@ -107,7 +107,13 @@ class BrambleServer:
             lines = self.log.read_text(errors="replace").splitlines()
         except OSError:
             return []
-        return [line for line in lines if " WARNING " in line or " ERROR " in line]
+        found = []
+        for i, line in enumerate(lines):
+            if " WARNING " in line or " ERROR " in line:
+                # with the traceback that follows, if any: it says what went wrong
+                tail = [t for t in lines[i + 1 : i + 40] if t.startswith((" ", "Traceback"))]
+                found.append("\n".join([line, *tail]))
+        return found
 
 
 def _no_agent() -> list[str]:

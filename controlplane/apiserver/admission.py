@@ -65,6 +65,13 @@ def check_type(resource: Resource, obj: Obj) -> None:
         )
     obj["kind"] = resource.kind
     obj["apiVersion"] = resource.api_version
+    # Before any defaulting, which would paper over a spec that is not an object.
+    from controlplane.apiserver.strategies import common
+
+    causes = common.validate_shape(obj)
+    if causes:
+        name = str(_meta(obj).get("name") or _meta(obj).get("generateName") or "")
+        raise errors.invalid(resource.kind, name, causes, group=resource.group)
 
 
 def prepare_create(resource: Resource, obj: Obj, *, namespace: str | None, now: datetime) -> None:

@@ -17,7 +17,7 @@ from api import errors
 from api.resources import Resource
 from api.selectors import FieldSelector, LabelSelector, Operator
 from controlplane import store as st
-from controlplane.apiserver import bodies, fields, respond, storage
+from controlplane.apiserver import bodies, fields, respond, schema, storage
 from controlplane.apiserver.cache import INDEXED_FIELDS, Entry, make_entry
 from controlplane.apiserver.objects import DeleteOptions, Objects
 from controlplane.apiserver.routes import Target
@@ -248,24 +248,47 @@ async def read_object(request: web.Request) -> Obj:
     return bodies.parse_object(await request.read(), request.headers.get("Content-Type"))
 
 
+def _with_warnings(response: web.Response, warnings: list[str]) -> web.Response:
+    for warning in warnings:
+        response.headers.add("Warning", warning)
+    return response
+
+
+def _raw_json(request: web.Request, body: bytes) -> bytes | None:
+    """The body for duplicate-key checks, when it is JSON."""
+    media = bodies.media_type(request.headers.get("Content-Type"))
+    return body if media == bodies.JSON else None
+
+
 async def create(request: web.Request, objects: Objects, target: Target) -> web.Response:
-    obj = await read_object(request)
+    body = await request.read()
+    obj = bodies.parse_object(body, request.headers.get("Content-Type"))
+    check = schema.field_validation(request.query.get("fieldValidation"), verb="create")
+    warnings = check.check(target.resource, obj, raw=_raw_json(request, body))
     created = await objects.create(
         target.resource, target.namespace, obj, dry_run=dry_run(request.query)
     )
-    return respond.json(created, status=201)
+    return _with_warnings(respond.json(created, status=201), warnings)
 
 
 async def update(request: web.Request, objects: Objects, target: Target) -> web.Response:
     assert target.name is not None
-    obj = await read_object(request)
+    body = await request.read()
+    obj = bodies.parse_object(body, request.headers.get("Content-Type"))
+    check = schema.field_validation(request.query.get("fieldValidation"), verb="update")
     if target.subresource == "scale":
-        return await _update_scale(objects, target, obj, dry=dry_run(request.query))
+        warnings = check.check(
+            target.resource, obj, raw=_raw_json(request, body),
+            body_kind=("autoscaling/v1", "Scale"),
+        )  # fmt: skip
+        response = await _update_scale(objects, target, obj, dry=dry_run(request.query))
+        return _with_warnings(response, warnings)
+    warnings = check.check(target.resource, obj, raw=_raw_json(request, body))
     updated = await objects.update(
         target.resource, target.namespace, target.name, obj,
         subresource=target.subresource, dry_run=dry_run(request.query),
     )  # fmt: skip
-    return respond.json(updated)
+    return _with_warnings(respond.json(updated), warnings)
 
 
 def delete_options(
@@ -496,6 +519,8 @@ async def patch(request: web.Request, objects: Objects, target: Target) -> web.R
     dry = dry_run(request.query)
     resource, name = target.resource, target.name
     kind = (resource.group, resource.kind)
+    check = schema.field_validation(request.query.get("fieldValidation"), verb="patch")
+    warnings: list[str] = []
     if target.subresource == "scale":
         current = scale_of(objects.get(resource, target.namespace, name).obj())
         patched = patches.apply(content_type, current, body, kind=("autoscaling", "Scale"))
@@ -513,8 +538,9 @@ async def patch(request: web.Request, objects: Objects, target: Target) -> web.R
                     f"the URL ({name})"
                 )
             meta["name"] = name
+            warnings = check.check(resource, obj)
             created = await objects.create(resource, target.namespace, obj, dry_run=dry)
-            return respond.json(created, status=201)
+            return _with_warnings(respond.json(created, status=201), warnings)
 
     def mutate(current: Obj) -> Obj:
         revision = current["metadata"].get("resourceVersion")
@@ -528,9 +554,10 @@ async def patch(request: web.Request, objects: Objects, target: Target) -> web.R
                 st.Conflict(name, expected=0, current=st.KeyValue(name, b"", 0, 0)),
                 resource, name,
             )  # fmt: skip
+        warnings[:] = check.check(resource, patched)
         return patched
 
     updated = await objects.guaranteed_update(
         resource, target.namespace, name, mutate, subresource=target.subresource, dry_run=dry
     )
-    return respond.json(updated)
+    return _with_warnings(respond.json(updated), warnings)

@@ -82,7 +82,9 @@ def status_only(new: Obj, old: Obj) -> bool:
 def validate(resource: Resource, obj: Obj, old: Obj | None) -> list[Cause]:
     from controlplane.apiserver.strategies import common
 
-    causes = common.validate_metadata(resource, obj, old)
+    causes = common.validate_metadata(resource, obj, old) + common.validate_shape(obj)
+    if causes:
+        return causes  # the kind's rules expect the shape right
     s = _strategy(resource)
     if s is None:
         pass

@@ -230,6 +230,26 @@ def name_rule(resource: Resource) -> v.NameValidator:
     return _NAME_RULES.get((resource.group, resource.kind), v.name_is_dns_subdomain)
 
 
+def validate_shape(obj: Obj) -> list[Cause]:
+    """``spec`` and ``status``, when present, are objects: anything else could be stored
+    but no typed client could read it back."""
+    causes = []
+    for field in ("spec", "status"):
+        value = obj.get(field)
+        if value is not None and not isinstance(value, dict):
+            causes.append(v.type_invalid(field, value, detail="must be an object"))
+    spec = obj.get("spec")
+    if isinstance(spec, dict) and obj.get("kind") == "Namespace":
+        finalizers = spec.get("finalizers")
+        if finalizers is not None and not (
+            isinstance(finalizers, list) and all(isinstance(f, str) for f in finalizers)
+        ):
+            causes.append(
+                v.type_invalid("spec.finalizers", finalizers, detail="must be a list of strings")
+            )
+    return causes
+
+
 def validate_metadata(resource: Resource, obj: Obj, old: Obj | None) -> list[Cause]:
     """k8s ``ValidateObjectMeta`` with the kind's name rule, plus core's check that a
     finalizer without a domain is a standard one (``metadata.finalizers[i]``)."""
