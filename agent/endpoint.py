@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,29 @@ NodeUsage = Callable[[], Awaitable[dict[str, Any]]]
 _MANAGER = web.AppKey("manager", PodManager)
 _USAGE = web.AppKey("usage", object)
 _METRICS = web.AppKey("metrics", object)
+# The handlers of endless streams (log follows, exec sessions): they would hold the
+# agent's shutdown for the runner's whole shutdown timeout, so shutdown cancels them.
+_STREAMS = web.AppKey("streams", set[asyncio.Task[Any]])
+
+
+@contextlib.contextmanager
+def _endless(request: web.Request) -> Iterator[None]:
+    """Mark the current handler as one that only ends when its client (or the agent)
+    goes away."""
+    task = asyncio.current_task()
+    streams = request.app[_STREAMS]
+    if task is not None:
+        streams.add(task)
+    try:
+        yield
+    finally:
+        streams.discard(task)
+
+
+async def _end_streams(app: web.Application) -> None:
+    streams = app[_STREAMS]
+    for task in list(streams):
+        task.cancel()
 
 
 def _time(moment: datetime | None = None) -> str:
@@ -92,20 +115,18 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     response.enable_chunked_encoding()
     await response.prepare(request)
     sent = 0
+    follow = q.get("follow") == "true"
     lines = runtime.container_logs(
-        cid,
-        follow=q.get("follow") == "true",
-        tail_lines=tail,
-        since=since,
-        timestamps=q.get("timestamps") == "true",
+        cid, follow=follow, tail_lines=tail, since=since, timestamps=q.get("timestamps") == "true"
     )
     try:
-        async for line in lines:
-            chunk = line[: max(0, limit - sent)] if limit is not None else line
-            await response.write(chunk)
-            sent += len(chunk)
-            if limit is not None and sent >= limit:
-                break
+        with _endless(request) if follow else contextlib.nullcontext():
+            async for line in lines:
+                chunk = line[: max(0, limit - sent)] if limit is not None else line
+                await response.write(chunk)
+                sent += len(chunk)
+                if limit is not None and sent >= limit:
+                    break
     finally:
         close = getattr(lines, "aclose", None)
         if close is not None:
@@ -180,8 +201,9 @@ async def exec_(request: web.Request) -> web.StreamResponse:
 
     feeder = asyncio.create_task(to_process())
     try:
-        await to_client()
-        code = await session.wait()
+        with _endless(request):
+            await to_client()
+            code = await session.wait()
         await ws.send_bytes(bytes([ERROR]) + exec_status(code))
     finally:
         feeder.cancel()
@@ -267,6 +289,8 @@ def build(
     app[_MANAGER] = manager
     app[_USAGE] = usage
     app[_METRICS] = render_metrics
+    app[_STREAMS] = set()
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/containerLogs/{ns}/{pod}/{container}", container_logs)
     app.router.add_get("/stats/summary", summary)

@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ class AgentOptions:
     endpoint_port: int = 10250
     lease_interval: float = 10.0
     status_interval: float = 10.0
-    relist_interval: float = 2.0
+    relist_interval: float = 2.0  # without runtime events (fake runtime, stream down)
+    evented_relist_interval: float = 30.0  # with them: a safety net
     housekeeping_interval: float = 30.0
     extra_labels: dict[str, str] = field(default_factory=dict)
 
@@ -184,16 +186,26 @@ class PodmanService:
         raise AgentError(f"the Podman service at {url} did not come up")
 
     async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.process.wait(), 10)
+        """End the service (the containers it started keep running: conmon holds them)."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            async with asyncio.timeout(10):
+                await process.wait()
+        except TimeoutError:
+            logger.warning("the Podman service did not stop in 10s; killing it pid=%d", process.pid)
+            process.kill()
+            await process.wait()
+        logger.info("stopped the Podman service pid=%d", process.pid)
 
 
 async def _answers(url: str) -> bool:
     path = url.removeprefix("unix://")
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 1)
+        async with asyncio.timeout(1):
+            _, writer = await asyncio.open_unix_connection(path)
     except (OSError, TimeoutError):
         return False
     writer.close()
@@ -226,7 +238,9 @@ class Agent:
             if options.runtime != "podman"
             else await self._podman.url_for(options.podman_url)
         )
-        self.runtime = make_runtime(options, url)
+        # In a thread: the Podman runtime's first import (podman-py, requests) takes a
+        # fifth of a second.
+        self.runtime = await asyncio.to_thread(make_runtime, options, url)
         address = options.address if options.address else await asyncio.to_thread(primary_address)
         recorder = EventRecorder(self.client, options.name)
         ctx = WorkerContext(
@@ -238,6 +252,7 @@ class Agent:
         self.manager = PodManager(
             ctx, informer, checkpoint=options.data_dir / "pods.json",
             relist_interval=options.relist_interval,
+            evented_relist_interval=options.evented_relist_interval,
             housekeeping_interval=options.housekeeping_interval,
         )  # fmt: skip
         probe = hardware.MachineProbe(data_dir=options.data_dir)
@@ -283,7 +298,11 @@ class Agent:
         ca = await self._serving_certificate(address, pem)
         context = await asyncio.to_thread(endpoint.server_context, str(pem), ca)
         app = endpoint.build(self.manager, self._usage, self._metrics)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        # Stopping waits this long for requests in flight (endless streams are ended at
+        # once: endpoint.py), not aiohttp's default minute.
+        self._runner = web.AppRunner(
+            app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, options.endpoint_host, options.endpoint_port, ssl_context=context
@@ -347,15 +366,23 @@ class Agent:
         return ("\n".join(lines) + "\n").encode()
 
     async def close(self) -> None:
+        """Release what the agent holds, each step whatever became of the others; the
+        containers keep running."""
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self.manager is not None:
-            await self.manager.stop()
+            steps.append(("the pod workers", self.manager.stop))
         if self._runner is not None:
-            await self._runner.cleanup()
+            steps.append(("the endpoint", self._runner.cleanup))
         if self.runtime is not None:
-            await self.runtime.close()
+            steps.append(("the runtime client", self.runtime.close))
         if self.client is not None:
-            await self.client.close()
-        await self._podman.stop()
+            steps.append(("the API client", self.client.close))
+        steps.append(("the Podman service", self._podman.stop))
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                logger.exception("stopping %s failed", what)
 
 
 async def _nothing() -> None:

@@ -4,8 +4,14 @@ Three inputs wake workers, as in the kubelet's ``syncLoopIteration``:
 
 * the pod informer (``spec.nodeName=<me>``): a new desired spec, or a pod gone;
 * the lifecycle-event generator (``relist``): the runtime's containers and sandboxes,
-  listed every ``relist_interval`` and compared with the previous listing; a pod whose
-  containers changed (started, died, vanished) gets its worker woken;
+  listed and compared with the previous listing; a pod whose containers changed
+  (started, died, vanished) gets its worker woken. A runtime that is an ``EventSource``
+  (Podman) says when to relist: one of this node's containers changed, or its event
+  stream broke; a timer relists every ``evented_relist_interval`` as a safety net
+  (a change no event reported, a hung runtime). Without events (the fake runtime, or
+  while the stream is down) the timer relists every ``relist_interval``, as the
+  kubelet's generic PLEG does. Events arrive in bursts; relists coalesce them (one
+  asked for while one runs is one more, not one per event);
 * housekeeping every ``housekeeping_interval``: runtime objects and volume directories
   of pods this node no longer has are removed — only once the informer has synced, so
   an unreachable control plane never makes the agent kill its workloads.
@@ -45,12 +51,16 @@ class PodManager:
         *,
         checkpoint: Path,
         relist_interval: float = 2.0,
+        evented_relist_interval: float = 30.0,
         housekeeping_interval: float = 30.0,
     ) -> None:
         self.ctx = ctx
         self.informer = informer
         self._checkpoint = checkpoint
         self._relist_interval = relist_interval
+        self._evented_relist_interval = evented_relist_interval
+        self._relist_due = asyncio.Event()
+        self.events_live = False  # the runtime's event stream is open
         self._housekeeping_interval = housekeeping_interval
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -159,6 +169,8 @@ class PodManager:
         async with asyncio.TaskGroup() as group:
             group.create_task(self.informer.run(), name="pod-informer")
             group.create_task(self._relist_loop(), name="relist")
+            if isinstance(self.ctx.runtime, rt.EventSource):
+                group.create_task(self._events_loop(self.ctx.runtime), name="runtime-events")
             group.create_task(self._housekeeping_loop(), name="housekeeping")
             group.create_task(self._checkpoint_loop(), name="checkpoint")
 
@@ -172,8 +184,43 @@ class PodManager:
 
     async def _relist_loop(self) -> None:
         while True:
+            self._relist_due.clear()  # before listing: what happens during it asks again
             await self.relist()
-            await asyncio.sleep(self._relist_interval)
+            interval = self._evented_relist_interval if self.events_live else self._relist_interval
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval):
+                    await self._relist_due.wait()
+
+    async def _events_loop(self, source: rt.EventSource) -> None:
+        """Keep the runtime's event stream open; each event of this node's pods asks for
+        a relist. Reopened after a pause when it ends or breaks (a restarting runtime)."""
+        retry = self._relist_interval
+        while True:
+            try:
+                stream = await source.events()
+            except rt.ContainerRuntimeError as e:
+                logger.debug("runtime event stream not open error=%s", e.message)
+                await asyncio.sleep(retry)
+                retry = min(retry * 2, self._evented_relist_interval)
+                continue
+            retry = self._relist_interval
+            self.events_live = True
+            self._relist_due.set()  # whatever happened before the stream was open
+            try:
+                async for event in stream:
+                    if not event.pod_uid or self._ours(event.pod_uid):
+                        self._relist_due.set()
+                logger.info("the runtime's event stream ended; relisting on a timer meanwhile")
+            except rt.ContainerRuntimeError as e:
+                logger.info("the runtime's event stream broke error=%s", e.message)
+            finally:
+                self.events_live = False
+                self._relist_due.set()  # the runtime may be going away: find out now
+                await stream.close()
+            await asyncio.sleep(retry)
+
+    def _ours(self, uid: str) -> bool:
+        return uid in self.workers or uid in self._sandboxes or uid in self._containers
 
     # --- housekeeping -----------------------------------------------------------------------
 
@@ -186,11 +233,13 @@ class PodManager:
     async def housekeeping(self) -> None:
         """Remove what belongs to no pod of this node (the informer is the truth)."""
         known = {self._uid(p) for p in self.informer.list()} | set(self.workers)
+        removed = False
         for uid, sandbox in list(self._sandboxes.items()):
             if uid not in known:
                 logger.info(
                     "removing orphaned pod sandbox pod=%s/%s", sandbox.namespace, sandbox.name
                 )
+                removed = True
                 for c in self._containers.get(uid, []):
                     with contextlib.suppress(rt.ContainerRuntimeError):
                         await self.ctx.runtime.stop_container(c.id, grace_seconds=10)
@@ -199,13 +248,15 @@ class PodManager:
                     await self.ctx.runtime.remove_sandbox(sandbox.id)
         for uid, containers in list(self._containers.items()):
             if uid not in known and uid not in self._sandboxes:
+                removed = True
                 for c in containers:
                     with contextlib.suppress(rt.ContainerRuntimeError):
                         await self.ctx.runtime.remove_container(c.id)
         for uid in await self.ctx.volumes.known_pods():
             if uid not in known:
                 await self.ctx.volumes.remove(uid)
-        await self.relist()
+        if removed:  # otherwise the view is as fresh as the relister keeps it
+            await self.relist()
 
     # --- checkpoint -------------------------------------------------------------------------
 

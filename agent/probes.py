@@ -233,7 +233,8 @@ async def _tcp(action: Obj, spec_c: Obj, ip: str, limit: float) -> tuple[bool, s
     if port is None or not host:
         return False, f"cannot resolve the probe's port {action.get('port')!r} or address"
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), limit)
+        async with asyncio.timeout(limit):
+            _, writer = await asyncio.open_connection(host, port)
     except (OSError, TimeoutError) as e:
         return False, f"dial tcp {host}:{port}: {e or 'timeout'}"
     writer.close()

@@ -7,6 +7,10 @@ labels (``io.bramble.*``) naming the Kubernetes pod (uid, namespace, name) and c
 runtime alone, without any state of its own.
 
 All methods are coroutines; implementations keep blocking calls off the event loop.
+A runtime may also be an ``EventSource``: a stream of its containers' lifecycle events,
+which lets the agent relist when something happened instead of every few seconds (the
+kubelet's evented PLEG). It is optional: the fake runtime has none, and the agent then
+relists on a timer.
 Stopping or removing something that no longer exists does nothing (idempotent).
 Errors are ``ContainerRuntimeError`` subclasses carrying a Kubernetes-style reason
 (``ErrImagePull``, ``CreateContainerError``, ...) and a human message.
@@ -18,7 +22,7 @@ import enum
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # Labels on everything bramble creates in the runtime.
 LABEL_MANAGED = "io.bramble.managed"  # "true"
@@ -230,6 +234,37 @@ class ExecSession(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEvent:
+    """A container of bramble's changed state in the runtime (created, started, died,
+    removed, ...). A hint to relist, not a state: the listing stays the truth."""
+
+    action: str  # as the runtime names it: create, start, died, remove, ...
+    container_id: str
+    pod_uid: str  # from the container's labels; "" when it carries none
+
+
+class EventStream(Protocol):
+    """An open stream of runtime events."""
+
+    def __aiter__(self) -> AsyncIterator[RuntimeEvent]:
+        """The events, as they happen; ends when the runtime closes the stream (it is
+        going away) and raises ``RuntimeUnavailable`` when the stream breaks."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """A runtime that can tell when its containers change (optional; see the module)."""
+
+    async def events(self) -> EventStream:
+        """Open the stream; returns once it is open, so that whatever happens from then
+        on is in it. Raises ``RuntimeUnavailable`` when the runtime cannot be reached."""
+        ...
 
 
 class Runtime(Protocol):

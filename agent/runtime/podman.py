@@ -8,9 +8,9 @@ deterministic name (podman_specs.py), so a restarted agent finds its pods by lab
 Every podman-py call blocks; they all run in worker threads through ``PodmanApi``
 (podman_api.py), each bounded by a timeout. An unreachable or restarting Podman raises
 ``RuntimeUnavailable``, and the next call after Podman is back opens new connections.
-Relisting (podman_listing.py), logs (podman_logs.py), exec (podman_exec.py), images
-(podman_images.py) and the translation of specs and answers (podman_specs.py) have
-modules of their own.
+Relisting (podman_listing.py), events (podman_events.py), logs (podman_logs.py), exec
+(podman_exec.py), images (podman_images.py) and the translation of specs and answers
+(podman_specs.py) have modules of their own.
 
 podman-py quirks worked around (environment.md section 1 lists the first five):
 
@@ -24,8 +24,10 @@ podman-py quirks worked around (environment.md section 1 lists the first five):
    failed pull does not raise: pulls go to the API directly, with ``tlsVerify=false`` for
    the insecure registries (constructor argument, by default registries.conf's), the
    answer's lines are checked for an error, and the image is looked up afterwards.
-5. ``events(filters={"event": ...})`` matches nothing: events are not used; the agent
-   relists (one list call; cheap, as exited containers are inspected only once).
+5. ``events(filters={"event": ...})`` matches nothing: the event stream is read with
+   aiohttp, its filter sent as JSON and applied again in Python (podman_events.py); it
+   only tells the agent when to relist (one list call; cheap, as exited containers are
+   inspected only once).
 6. ``prepare_filters`` turns a list value into its Python repr (``{"label": [...]}`` is
    sent as ``"['...']"`` and matches nothing): filters are sent as JSON by the runtime.
 7. ``PodmanClient()`` reads configuration files in its constructor: it is created lazily,
@@ -81,6 +83,7 @@ from agent.runtime.interface import (
     StartContainerError,
 )
 from agent.runtime.podman_api import PodmanApi, PodmanHttpError, check, http_error, is_gone
+from agent.runtime.podman_events import PodmanEventStream, open_events
 from agent.runtime.podman_exec import PodmanExecSession, exec_interactive, exec_sync
 from agent.runtime.podman_images import (
     is_insecure,
@@ -153,6 +156,11 @@ class PodmanRuntime:
 
     async def close(self) -> None:
         await self._api.close()
+
+    async def events(self) -> PodmanEventStream:
+        """bramble's container lifecycle events (podman_events.py): the runtime is an
+        EventSource."""
+        return await open_events(self._api)
 
     # --- images ---------------------------------------------------------------------------
 

@@ -1,10 +1,13 @@
 """The bridge from asyncio to podman-py, used by the Podman runtime (podman.py).
 
 podman-py is blocking (requests over a unix socket). Every call runs in this bridge's own
-thread pool, so that a slow Podman (a pull, a 30-second stop) can never starve the
-agent's other blocking work in the loop's default executor, and is bounded twice: by the
-socket timeout requests applies to each connect and read, and by an ``asyncio.wait_for``
+pool of daemon threads (threads.py), so that a slow Podman (a pull, a 30-second stop) can
+never starve the agent's other blocking work in the loop's default executor, nor keep a
+stopped agent from exiting; and every call is bounded twice: by the
+socket timeout requests applies to each connect and read, and by an ``asyncio.timeout``
 a little longer, in case the thread is stuck somewhere a socket timeout does not reach.
+(Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives as
+the call completes, and a stopping agent would then hang.)
 
 Failures leave here in two shapes only:
 
@@ -28,7 +31,6 @@ import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import podman
@@ -39,6 +41,7 @@ from podman.api.uds import UDSAdapter, UDSConnection, UDSConnectionPool, UDSPool
 from requests.adapters import DEFAULT_POOLBLOCK
 
 from agent.runtime.interface import RuntimeUnavailable
+from agent.runtime.threads import DaemonThreadPool
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +186,9 @@ class PodmanApi:
         self.url = url
         self.socket_path = socket_path(url)
         self.timeout = timeout
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="podman")
+        # Daemon threads: a call still running when the agent exits is abandoned, not
+        # waited for (threads.py).
+        self._executor = DaemonThreadPool(max_workers, name="podman")
         self._lock = threading.Lock()
         self._client: Any = None
         self._closed = False
@@ -248,9 +253,13 @@ class PodmanApi:
         limit = (self.timeout if seconds is None else seconds) + _LOOP_MARGIN_SECONDS
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, self._run, what, fn)
+        deadline = asyncio.timeout(limit)
         try:
-            return await asyncio.wait_for(future, limit)
+            async with deadline:
+                return await future
         except TimeoutError as e:
+            if not deadline.expired():
+                raise  # ``fn`` itself raised it
             # The thread may still be stuck; its client must not be reused.
             with contextlib.suppress(RuntimeError):  # the executor is shut down
                 self._executor.submit(self.drop_client)

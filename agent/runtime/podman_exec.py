@@ -260,13 +260,13 @@ async def exec_interactive(
     except PodmanHttpError as e:
         raise ContainerRuntimeError(f"exec in container {container_id}: {e.message}") from e
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_unix_connection(api.socket_path), api.timeout
-        )
+        async with asyncio.timeout(api.timeout):
+            reader, writer = await asyncio.open_unix_connection(api.socket_path)
     except (OSError, TimeoutError) as e:
         raise api.unavailable(f"attach exec in {container_id}", e) from e
     try:
-        await asyncio.wait_for(_upgrade(reader, writer, exec_id, tty=tty), api.timeout)
+        async with asyncio.timeout(api.timeout):
+            await _upgrade(reader, writer, exec_id, tty=tty)
     except BaseException as e:
         writer.close()
         if isinstance(e, TimeoutError | ConnectionError | asyncio.IncompleteReadError):

@@ -140,7 +140,8 @@ async def test_logs_with_since_timestamps_and_follow(fake: FakeRuntime, clock: C
     await asyncio.sleep(0)
     assert got == [b"live\n"]
     await fake.stop_container(container_id, grace_seconds=1)
-    await asyncio.wait_for(task, 1)  # a stopped container ends the follow
+    async with asyncio.timeout(1):
+        await task  # a stopped container ends the follow
 
 
 async def test_images_pulls_and_missing_images(fake: FakeRuntime) -> None:

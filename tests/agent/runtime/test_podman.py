@@ -25,12 +25,14 @@ from agent.runtime.interface import (
     ContainerInfo,
     ContainerSpec,
     ContainerState,
+    EventStream,
     ImageNeverPullError,
     ImagePullError,
     Mount,
     NotFoundError,
     PortMapping,
     PullPolicy,
+    RuntimeEvent,
     RuntimeUnavailable,
     SandboxError,
 )
@@ -420,7 +422,8 @@ async def test_follow_delivers_a_line_written_after_it_started_and_stops_its_thr
     )
     assert await anext(stream) == b"before\n"
     await podman.runtime.exec_sync(container_id, ["touch", "/tmp/go"], limit_seconds=5)
-    assert await asyncio.wait_for(anext(stream), 10) == b"after\n"
+    async with asyncio.timeout(10):
+        assert await anext(stream) == b"after\n"
     assert pump_threads(container_id)
 
     await stream.aclose()  # the consumer goes away: the thread's read is woken and ends
@@ -444,7 +447,8 @@ async def test_follow_ends_when_the_container_exits(podman: PodmanHarness) -> No
     task = asyncio.create_task(follow())
     await podman.eventually(lambda: asyncio.sleep(0, list(got)), bool, what="the first line")
     await podman.runtime.exec_sync(container_id, ["touch", "/tmp/go"], limit_seconds=5)
-    await asyncio.wait_for(task, 10)
+    async with asyncio.timeout(10):
+        await task
     assert got == [b"one\n", b"two\n"]
 
 
@@ -517,6 +521,62 @@ async def test_exec_interactive_with_a_tty_that_is_resized(podman: PodmanHarness
 
 
 # --- Podman going away --------------------------------------------------------------------------
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+async def test_events_tell_of_bramble_containers_starting_and_dying_not_of_execs(
+    podman: PodmanHarness, podman_runtime: PodmanRuntime
+) -> None:
+    stream = await podman_runtime.events()
+    seen: list[RuntimeEvent] = []
+    try:
+        sandbox = podman.sandbox("events")
+        _, container_id = await podman.started(sandbox, sh("app", "sleep 1; exit 3"))
+        await podman.runtime.exec_sync(container_id, ["true"], limit_seconds=5)
+        async with asyncio.timeout(15):
+            async for event in stream:
+                seen.append(event)
+                if (event.container_id, event.action) == (container_id, "died"):
+                    break
+    finally:
+        await stream.close()
+    ours = [e.action for e in seen if e.container_id == container_id]
+    assert ours[:3] == ["create", "init", "start"], seen
+    assert {e.pod_uid for e in seen} == {sandbox.pod_uid}  # the infra container's too
+    assert not [e for e in seen if e.action.startswith("exec")]
+
+
+async def test_the_event_stream_breaks_when_podman_goes_away(
+    tmp_path: Path, test_labels: dict[str, str]
+) -> None:
+    service = PodmanService(tmp_path / "events")
+    await asyncio.to_thread(service.start)
+    runtime = PodmanRuntime(service.url, timeout=5)
+    try:
+        stream = await runtime.events()
+        try:
+            await asyncio.to_thread(service.kill)
+            async with asyncio.timeout(5):  # at once, not when some timeout expires
+                how = await _until_it_stops(stream)
+            assert how == "broke"  # a killed service cuts the chunked body short
+        finally:
+            await stream.close()
+        with pytest.raises(RuntimeUnavailable):
+            await runtime.events()
+    finally:
+        await runtime.close()
+        await asyncio.to_thread(service.stop)
+
+
+async def _until_it_stops(stream: EventStream) -> str:
+    try:
+        async for _ in stream:
+            pass
+    except RuntimeUnavailable:
+        return "broke"
+    return "ended"
 
 
 async def test_a_missing_socket_is_unavailable_at_once(tmp_path: Path) -> None:

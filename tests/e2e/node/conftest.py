@@ -37,15 +37,21 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     server = BrambleServer.start(workdir / "server")
     name = unique("node")
     agent = make_agent(server, workdir, name=name, podman_socket=podman.socket)
+    stopped = None
     try:
         agent.start()
         yield Node(server, podman, agent, name, workdir)
+        stopped = agent.stop()
     finally:
         agent.stop()
         server.stop()
         podman.stop()
         with contextlib.suppress(Exception):
             remove_labelled(f"io.bramble.node={name}")  # this node's pods only
+    # After every test of the module: the agent stopped by itself when asked, leaking
+    # nothing.
+    assert stopped in (0, None), f"the agent exited with {stopped} on SIGTERM:\n{agent.text()}"
+    assert not agent.leaks(), agent.leaks()
 
 
 @pytest.fixture

@@ -14,9 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.cluster import BrambleServer, _Lines
+from tests.support.cluster import Background, BrambleServer, Kubectl, _Lines
 
 READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0  # what a SIGTERMed agent may take before it is killed
+# What an agent that leaks tasks, sessions or sockets writes (ResourceWarnings are shown:
+# make_agent sets PYTHONWARNINGS).
+LEAKS = (
+    "Task was destroyed but it is pending",
+    "Unclosed",
+    "ResourceWarning",
+    "was never awaited",
+)
 
 
 def wait_until(
@@ -76,15 +85,20 @@ class AgentProcess:
             self.proc.wait()
         self._close()
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """SIGTERM, as a service manager stops it; SIGKILL (the whole process group) if it
+        has not ended within STOP_TIMEOUT. The exit status (negative: killed by that
+        signal), or None if it was not running."""
+        code = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=20)
+                code = self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+                code = self.proc.wait()
         self._close()
+        return code
 
     def _close(self) -> None:
         if self.log is not None:
@@ -95,15 +109,21 @@ class AgentProcess:
     def text(self) -> str:
         return self.log.text() if self.log is not None else ""
 
+    def leaks(self) -> list[str]:
+        """The lines of its log that tell of leaked tasks, sessions or sockets."""
+        return [line for line in self.text().splitlines() if any(w in line for w in LEAKS)]
+
 
 def make_agent(
     server: BrambleServer,
     workdir: Path,
     *,
     name: str,
-    podman_socket: Path,
+    podman_socket: Path | None,
     extra: list[str] | None = None,
 ) -> AgentProcess:
+    """An agent joined to ``server``; on the Podman service at ``podman_socket``, or
+    (None) on the agent's default, which is a service of its own when none runs."""
     token = server.create_token(user=f"system:node:{name}", role="node")
     data_dir = workdir / f"agent-{name}"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -124,8 +144,7 @@ def make_agent(
         name,
         "--data-dir",
         str(data_dir),
-        "--podman-url",
-        f"unix://{podman_socket}",
+        *(["--podman-url", f"unix://{podman_socket}"] if podman_socket is not None else []),
         "--endpoint-port",
         "0",
         "--address",
@@ -138,7 +157,12 @@ def make_agent(
         "1",
         *(extra or []),
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BRAMBLE_MDNS": "off"}
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "BRAMBLE_MDNS": "off",
+        "PYTHONWARNINGS": "default::ResourceWarning",  # shown in its log: see LEAKS
+    }
     return AgentProcess(name, data_dir, command, env)
 
 
@@ -166,6 +190,14 @@ def kubectl(
     if check and result.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
     return result
+
+
+def kubectl_background(server: BrambleServer, *args: str) -> Background:
+    """A kubectl left running (``logs -f``): its output is read line by line until what the
+    test expects appears, with a deadline; leaving the ``with`` block stops it."""
+    return Kubectl("kubectl", server.kubeconfig, server.data_dir / "kubectl-cache").background(
+        *args
+    )
 
 
 def get_json(server: BrambleServer, *args: str) -> Any:

@@ -11,7 +11,14 @@ from functools import partial
 from typing import Any
 
 from tests.e2e.node.conftest import Node
-from tests.e2e.node.support import apply, containers_of, get_json, kubectl, wait_until
+from tests.e2e.node.support import (
+    apply,
+    containers_of,
+    get_json,
+    kubectl,
+    kubectl_background,
+    wait_until,
+)
 from tests.support.net import free_port
 
 BUSYBOX = "localhost/busybox:latest"
@@ -348,25 +355,25 @@ def test_logs_follow_and_exec(node: Node, namespace: str) -> None:
         ),
     )
     wait_until(lambda: running(node, namespace, "talker"), timeout=60, what="the pod to run")
-    logs = wait_until(
-        lambda: kubectl(server, "logs", "-n", namespace, "talker", "--tail=2").stdout,
+    # Once it has written three lines, --tail=2 gives the newest two. (Asked as soon as the
+    # pod runs, it may have written one line only.)
+    wait_until(
+        lambda: len(kubectl(server, "logs", "-n", namespace, "talker").stdout.splitlines()) >= 3,
         timeout=20,
-        what="logs",
+        what="three lines of output",
     )
-    assert len(logs.splitlines()) == 2
-    follow = kubectl(
-        server,
-        "logs",
-        "-n",
-        namespace,
-        "talker",
-        "-f",
-        "--tail=1",
-        "--request-timeout=3s",
-        check=False,
-        timeout=30,
-    )
-    assert len(follow.stdout.splitlines()) >= 3  # lines written after the follow began
+    tail = kubectl(server, "logs", "-n", namespace, "talker", "--tail=2").stdout.splitlines()
+    assert len(tail) == 2, tail
+    first, second = (_line_number(line) for line in tail)
+    assert first >= 1, tail  # not the oldest lines
+    assert second == first + 1, tail
+    with kubectl_background(server, "logs", "-n", namespace, "talker", "-f", "--tail=1") as follow:
+        # The first line is the tail, the newest line when the follow began; a second one was
+        # written after that, so it can only have come through the follow (apiserver -> agent
+        # -> Podman). Read until it arrives, with a deadline, however slow the chain is.
+        seen = follow.wait_for_line(r"^line \d+$", count=2, timeout=30)
+    numbers = [_line_number(line) for line in seen]
+    assert numbers == sorted(set(numbers)), seen  # newer lines, in order, none twice
     echoed = kubectl(
         server, "exec", "-i", "-n", namespace, "talker", "--", "cat", stdin="through stdin\n"
     )
@@ -375,6 +382,13 @@ def test_logs_follow_and_exec(node: Node, namespace: str) -> None:
         server, "exec", "-n", namespace, "talker", "--", "sh", "-c", "exit 7", check=False
     )
     assert failed.returncode == 7
+
+
+def _line_number(line: str) -> int:
+    """``line 12`` -> 12 (the talker's output)."""
+    word, _, number = line.strip().partition(" ")
+    assert word == "line", line
+    return int(number)
 
 
 def test_probes(node: Node, namespace: str) -> None:

@@ -5,7 +5,10 @@ was down. Everything real: processes, signals, Podman, the apiserver."""
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,11 +16,20 @@ from typing import Any
 import pytest
 
 from tests.e2e.node.conftest import Node
-from tests.e2e.node.support import apply, containers_of, get_json, make_agent, wait_until
+from tests.e2e.node.support import (
+    apply,
+    containers_of,
+    get_json,
+    kubectl_background,
+    make_agent,
+    wait_until,
+)
 from tests.e2e.node.test_pods import POLITE, container, pod, running
 from tests.support.cluster import BrambleServer, unique
 from tests.support.net import free_port
-from tests.support.podman import PodmanService, remove_labelled
+from tests.support.podman import PodmanService, ping, remove_labelled
+
+DEFAULT_PODMAN_SOCKET = Path("/run/podman/podman.sock")  # the agent's default --podman-url
 
 
 def ids_and_starts(namespace: str) -> dict[str, str]:
@@ -73,6 +85,51 @@ def test_orphans_of_pods_deleted_while_the_agent_was_down_are_removed(
     assert containers_of(namespace)  # nobody stopped it yet
     node.agent.start()
     wait_until(lambda: not containers_of(namespace), timeout=30, what="the orphan to be removed")
+
+
+def test_a_stopped_agent_ends_its_podman_service_and_streams_and_leaves_the_pods(
+    node: Node, namespace: str
+) -> None:
+    """SIGTERM with a log follow open: the agent ends at once, and so does the Podman
+    service it started for itself (no --podman-url, none at the default socket); the
+    workload runs on, for the next agent to adopt."""
+    if ping(DEFAULT_PODMAN_SOCKET):
+        pytest.skip(f"a Podman service answers at {DEFAULT_PODMAN_SOCKET}: the agent would use it")
+    name = unique("own")
+    agent = make_agent(node.server, node.workdir, name=name, podman_socket=None)
+    try:
+        agent.start()
+        found = re.search(r"started a Podman service socket=\S+ pid=(\d+)", agent.text())
+        assert found, agent.text()
+        service = int(found.group(1))
+        mine = Node(node.server, node.podman, agent, name, node.workdir)
+        command = f"echo started; {POLITE}"
+        apply(
+            node.server,
+            pod(namespace, "stays", mine, [{"name": "c", "command": ["sh", "-c", command]}]),
+        )
+        wait_until(lambda: running(mine, namespace, "stays"), timeout=60, what="the pod to run")
+        before = ids_and_starts(namespace)
+        with kubectl_background(node.server, "logs", "-n", namespace, "stays", "-f") as follow:
+            follow.wait_for_line("^started$")  # the follow is open, through the agent
+            began = time.monotonic()
+            code = agent.stop()
+            took = time.monotonic() - began
+        assert code == 0, agent.text()
+        assert took < 10, took  # an open follow does not hold the agent
+        assert not _alive(service)
+        assert ids_and_starts(namespace) == before
+        assert not agent.leaks(), agent.leaks()
+    finally:
+        agent.stop()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def test_podman_restarting_is_survived_and_reported(node: Node, namespace: str) -> None:

@@ -1,0 +1,245 @@
+"""Pod workers on the fake runtime, against an in-memory API: back-off, image pulls, config
+errors, deletion, and pods that fail without holding up others.
+
+Most tests call ``PodWorker.sync`` themselves, as the worker's own wake-ups would, with an
+injected clock: a back-off of five minutes takes no time. The relister under them is the
+real one (``PodManager.relist``). The last test runs the whole ``PodManager`` (informer,
+workers as tasks) against the same fakes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from agent.runtime.fake import Behaviour
+from agent.worker import PODS, PodWorker
+from tests.agent.fake_api import Clock
+from tests.agent.harness import (
+    IMAGE,
+    NS,
+    Agent,
+    app_status,
+    config_map,
+    eventually,
+    make_agent,
+    phase,
+    pod,
+    state,
+)
+
+
+@pytest.fixture
+async def agent(tmp_path: Path) -> AsyncIterator[Agent]:
+    made = make_agent(tmp_path, Clock())
+    sender = asyncio.create_task(made.ctx.recorder.run())
+    try:
+        yield made
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+
+
+async def until_restarted(agent: Agent, worker: PodWorker, *, limit: int = 400) -> int:
+    """Sync once a second (of the injected clock) until the app container is restarted;
+    the seconds waited. Meanwhile it must say CrashLoopBackOff."""
+    assert worker.pod is not None
+    before = app_status(agent.api.get_pod(NS, worker.pod["metadata"]["name"]))["restartCount"]
+    for waited in range(limit):
+        status = await agent.sync(worker)
+        if status["restartCount"] > before:
+            return waited
+        assert state(status) == "CrashLoopBackOff", status
+        agent.clock.advance(1)
+    raise AssertionError(f"not restarted within {limit}s")
+
+
+# --- back-off -------------------------------------------------------------------------------
+
+
+async def test_crash_loop_back_off_doubles_from_ten_seconds_to_five_minutes(agent: Agent) -> None:
+    agent.runtime.node.behaviours["app"] = Behaviour(exit_code=1)  # dies at once
+    agent.api.put(pod("crashy"))
+    worker = agent.worker("crashy")
+    assert state(await agent.sync(worker)) == "terminated"  # attempt 0 ran and died
+
+    waits = [await until_restarted(agent, worker) for _ in range(8)]
+
+    # As the kubelet: the first crash restarts at once, then 10 s doubling up to 300 s.
+    assert waits == [0, 10, 20, 40, 80, 160, 300, 300]
+    status = app_status(agent.api.get_pod(NS, "crashy"))
+    assert status["restartCount"] == 8
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert agent.api.counts("crashy")["Started"] == 9
+
+
+async def test_a_container_that_ran_ten_minutes_starts_its_back_off_afresh(agent: Agent) -> None:
+    agent.runtime.node.behaviours["app"] = Behaviour(exit_code=1)
+    agent.api.put(pod("crashy"))
+    worker = agent.worker("crashy")
+    await agent.sync(worker)
+    assert [await until_restarted(agent, worker) for _ in range(3)] == [0, 10, 20]
+
+    # The next attempt runs for 700 s (over the 600 s reset), then dies again.
+    agent.runtime.node.behaviours["app"] = Behaviour(exit_code=1, runs_for=timedelta(seconds=700))
+    assert await until_restarted(agent, worker) == 40
+    agent.clock.advance(700)
+    assert await until_restarted(agent, worker) == 0  # its back-off ran out long ago
+    agent.runtime.node.behaviours["app"] = Behaviour(exit_code=1)
+    assert await until_restarted(agent, worker) == 10  # not 160: afresh
+
+
+# --- images -------------------------------------------------------------------------------
+
+
+# (seconds later, the registry has the image, the container's state)
+PULL_STEPS = [
+    (0, False, "ErrImagePull"),
+    (5, False, "ImagePullBackOff"),  # waiting out 10 s
+    (5, False, "ErrImagePull"),  # pulled again, failed again: now 20 s
+    (10, False, "ImagePullBackOff"),
+    (9, True, "ImagePullBackOff"),  # the image exists now, the back-off still holds
+    (1, True, "running"),
+]
+
+
+async def test_a_failed_pull_backs_off_then_succeeds(agent: Agent) -> None:
+    image = "registry.example/missing:1"
+    agent.runtime.node.missing_images.add(image)
+    agent.api.put(pod("puller", {"name": "app", "image": image}))
+    worker = agent.worker("puller")
+    seen = []
+    for later, available, _ in PULL_STEPS:
+        agent.clock.advance(later)
+        if available:
+            agent.runtime.node.missing_images.discard(image)
+        status = await agent.sync(worker)
+        seen.append((later, available, state(status)))
+    assert seen == PULL_STEPS
+    assert agent.runtime.node.pulls == [image]
+    assert agent.api.counts("puller")["Pulling"] == 3
+    failed = [e["message"] for e in agent.api.events("puller") if e["reason"] == "Failed"]
+    assert image in failed[0]
+
+
+async def test_image_pull_back_off_says_why(agent: Agent) -> None:
+    agent.runtime.node.missing_images.add("registry.example/missing:1")
+    agent.api.put(pod("puller", {"name": "app", "image": "registry.example/missing:1"}))
+    worker = agent.worker("puller")
+    first = (await agent.sync(worker))["state"]["waiting"]
+    agent.clock.advance(1)
+    then = (await agent.sync(worker))["state"]["waiting"]
+    assert "registry.example/missing:1" in first["message"]
+    assert then == {
+        "reason": "ImagePullBackOff",
+        "message": 'Back-off pulling image "registry.example/missing:1"',
+    }
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        pytest.param(None, 'configmap "cfg" not found', id="no-configmap"),
+        pytest.param({"other": "x"}, "couldn't find key greeting in Configmap default/cfg",
+                     id="no-key"),
+    ],
+)  # fmt: skip
+async def test_a_missing_config_map_key_waits_then_recovers(
+    agent: Agent, data: dict[str, str] | None, why: str
+) -> None:
+    if data is not None:
+        agent.api.put(config_map("cfg", data))
+    env = [{"name": "GREETING",
+            "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}}]  # fmt: skip
+    agent.api.put(pod("configured", {"name": "app", "image": IMAGE, "env": env}))
+    worker = agent.worker("configured")
+
+    status = await agent.sync(worker)
+    assert status["state"]["waiting"] == {"reason": "CreateContainerConfigError", "message": why}
+    assert not agent.runtime.node.containers  # nothing was created
+
+    agent.api.put(config_map("cfg", {"greeting": "hello"}))
+    agent.clock.advance(9)
+    assert state(await agent.sync(worker)) == "CreateContainerConfigError"  # backing off
+    agent.clock.advance(1)
+    assert state(await agent.sync(worker)) == "running"
+    [container] = agent.runtime.node.containers.values()
+    assert container.spec.env["GREETING"] == "hello"
+
+
+# --- deletion -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("grace", "deletes"),
+    [
+        pytest.param(30, [30, 0], id="graceful-then-confirmed-with-grace-0"),
+        pytest.param(0, [0], id="force-deleted-cleaned-up-without-a-call"),
+    ],
+)
+async def test_deletion_stops_removes_and_confirms(
+    agent: Agent, grace: int, deletes: list[int]
+) -> None:
+    volumes = [{"name": "scratch", "emptyDir": {}}]
+    app = {"name": "app", "image": IMAGE, "volumeMounts": [{"name": "scratch", "mountPath": "/s"}]}
+    agent.api.put(pod("doomed", app, volumes=volumes, terminationGracePeriodSeconds=30))
+    worker = agent.worker("doomed")
+    assert state(await agent.sync(worker)) == "running"
+    assert (agent.volumes / worker.uid).is_dir()
+
+    await agent.api.delete(PODS, NS, "doomed", grace_period=grace)
+    await agent.sync(worker)
+
+    assert worker.done
+    assert agent.api.deletes(NS, "doomed") == deletes
+    assert agent.api.get_pod(NS, "doomed") is None
+    assert not agent.runtime.node.sandboxes
+    assert not agent.runtime.node.containers
+    assert not (agent.volumes / worker.uid).exists()
+    if grace:
+        assert "Killing" in agent.api.counts("doomed")
+
+
+# --- isolation ------------------------------------------------------------------------------
+
+
+async def test_one_failing_pod_never_blocks_another(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, Clock())
+    agent.ctx.fetch_timeout = 3600  # the stuck pod stays stuck for the whole test
+    api = agent.api
+    api.put(config_map("slow", {"k": "v"}))
+    api.hang.add(("configmaps", NS, "slow"))
+    env = [{"name": "K", "valueFrom": {"configMapKeyRef": {"name": "slow", "key": "k"}}}]
+    api.put(pod("stuck", {"name": "app", "image": IMAGE, "env": env}))  # the API never answers
+    api.put(pod("broken"))
+    api.fail[("pods", NS, "broken")] = RuntimeError("its status writes blow up")
+    agent.runtime.node.missing_images.add("registry.example/missing:1")
+    api.put(pod("unpullable", {"name": "app", "image": "registry.example/missing:1"}))
+    agent.runtime.node.failing_commands.add("/no/such/binary")
+    api.put(pod("uncommanded", {"name": "app", "image": IMAGE, "command": ["/no/such/binary"]}))
+
+    running = asyncio.create_task(agent.manager.run())
+    try:
+        api.put(pod("fine"))  # the last to come, through the watch
+        await eventually(lambda: phase(agent, "fine") == "Running", what="the good pod to run")
+        await eventually(lambda: phase(agent, "unpullable") == "Pending", what="a pull error")
+        await eventually(lambda: phase(agent, "uncommanded") is not None, what="a start error")
+        assert phase(agent, "stuck") is None  # still waiting for its ConfigMap
+        assert phase(agent, "broken") is None  # every write failed
+        stuck = api.get_pod(NS, "stuck")
+        assert stuck is not None
+        assert not agent.manager.workers[stuck["metadata"]["uid"]].done
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await agent.manager.stop()
