@@ -105,6 +105,22 @@ def main(log_level: str) -> None:
     help="The embedded agent's endpoint (logs, exec, metrics for the apiserver); 0 = any.",
 )
 @click.option("--node-name", help="This machine's node name (default: its hostname).")
+@click.option(
+    "--no-scheduler",
+    is_flag=True,
+    help="Do not run the scheduler here (another server's, or none: pods stay Pending).",
+)
+@click.option(
+    "--scheduler-in-process",
+    is_flag=True,
+    help="Run the scheduler inside the server's process (about 40 MB less memory, but "
+    "slower under load) instead of a process of its own.",
+)
+@click.option(
+    "--scheduler-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A KubeSchedulerConfiguration file (profiles, plugins, weights, sampling).",
+)
 def server(
     data_dir: Path,
     store_url: str | None,
@@ -116,6 +132,9 @@ def server(
     agent_runtime: str,
     agent_endpoint_port: int,
     node_name: str | None,
+    no_scheduler: bool,
+    scheduler_in_process: bool,
+    scheduler_config: Path | None,
 ) -> None:
     """Run the control plane on this machine (apiserver on HTTPS; DATA_DIR/admin.kubeconfig
     is written for kubectl)."""
@@ -136,6 +155,9 @@ def server(
             agent_runtime=agent_runtime,
             agent_endpoint_port=agent_endpoint_port,
             node_name=node_name,
+            scheduler=not no_scheduler,
+            scheduler_config=scheduler_config,
+            scheduler_in_process=scheduler_in_process,
         )
         asyncio.run(run(options))
     except (StoreError, ServerError) as e:

@@ -3,8 +3,16 @@
 Opens the store, creates (first start) or loads the cluster PKI, starts the apiserver on
 HTTPS, writes ``DATA_DIR/admin.kubeconfig`` (0600) that kubectl can use as is, keeps the
 store compacted, and on SIGINT or SIGTERM stops accepting requests, closes the store
-cleanly (in-flight writes finish, the WAL is checkpointed) and exits. The scheduler,
-controllers and the embedded agent join here as they are built.
+cleanly (in-flight writes finish, the WAL is checkpointed) and exits.
+
+Once the apiserver is ready it starts, unless switched off, the scheduler (a client of
+the API over HTTPS, with leader election) and the embedded agent. The scheduler's
+credential is a client certificate the server issues itself from the cluster CA each
+start, for user ``system:kube-scheduler`` in group ``system:masters``: bramble's
+authorizer has no narrower role a scheduler fits (it needs nodes, pods, bindings, pod
+status, events and leases), and a user of its own, unlike the apiserver's identity,
+makes its requests recognisable in the audit log. The controllers join here as they are
+built.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +46,9 @@ class ServerOptions:
     agent_runtime: str = "podman"
     agent_endpoint_port: int = 10250
     node_name: str | None = None
+    scheduler: bool = True  # run the scheduler (leader-elected)
+    scheduler_config: Path | None = None  # a KubeSchedulerConfiguration file
+    scheduler_in_process: bool = False  # in this process, not a child process of its own
 
 
 class ServerError(Exception):
@@ -79,6 +91,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
     from controlplane.apiserver.server import ApiServer
 
     data_dir = options.data_dir
+    scheduler_config = await _scheduler_config(options)
     try:
         pki = await asyncio.to_thread(
             pkis.ensure_cluster_pki,
@@ -105,6 +118,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         pki=pki,
     )
     embedded: asyncio.Task[None] | None = None
+    scheduler: asyncio.Task[None] | None = None
     compactor = asyncio.create_task(
         Compactor(store, interval=options.compact_interval).run(), name="store-compactor"
     )
@@ -127,6 +141,12 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             kubeconfig,
             pkis.ca_fingerprint(pki),
         )
+        if options.scheduler:
+            url = server_url(options.host, apiserver.port)
+            run_it = _embedded_scheduler if options.scheduler_in_process else _scheduler_process
+            scheduler = asyncio.create_task(
+                run_it(options, pki, url, scheduler_config), name="scheduler"
+            )
         if options.agent:
             embedded = asyncio.create_task(
                 _embedded_agent(options, pki, server_url(options.host, apiserver.port)),
@@ -137,10 +157,11 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         await stop.wait()
         logger.info("server stopping")
     finally:
-        if embedded is not None:
-            embedded.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await embedded
+        for task in (embedded, scheduler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         compactor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await compactor
@@ -169,6 +190,94 @@ async def _embedded_agent(options: ServerOptions, pki: object, url: str) -> None
         logger.error("the embedded agent stopped: %s", e)
     except Exception:
         logger.exception("the embedded agent failed")
+
+
+async def _scheduler_config(options: ServerOptions) -> object:
+    """The scheduler's configuration, read before anything starts so that a bad file
+    stops the server with its reason (None: the defaults)."""
+    if not options.scheduler or options.scheduler_config is None:
+        return None
+    from controlplane.scheduler.config import ConfigError, load
+
+    try:
+        return await asyncio.to_thread(load, options.scheduler_config)
+    except ConfigError as e:
+        raise ServerError(str(e)) from e
+
+
+async def _scheduler_process(options: ServerOptions, pki: object, url: str, config: object) -> None:
+    """The scheduler as a child process (``python -m controlplane.scheduler``), restarted
+    with back-off if it dies. Its own interpreter: measured with bench/scheduler.py on
+    this 2-core machine, sharing the apiserver's interpreter held end-to-end throughput
+    back (the server process ran at 100 % of a core; see docs/benchmarks.md). Its
+    standard input is a pipe only this process holds, so it stops when the server dies
+    without cleaning up too."""
+    kubeconfig = options.data_dir / "scheduler" / "kubeconfig"
+    await asyncio.to_thread(_write_scheduler_kubeconfig, pki, kubeconfig, url)
+    level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    command = [sys.executable, "-m", "controlplane.scheduler", "--kubeconfig", str(kubeconfig)]
+    command += ["--log-level", level if level in ("debug", "info", "warning", "error") else "info"]
+    if options.scheduler_config is not None:
+        command += ["--config", str(options.scheduler_config)]
+    delay = 1.0
+    while True:
+        proc = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE)
+        logger.info("scheduler process started pid=%d", proc.pid)
+        try:
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            await _stop_child(proc)
+            raise
+        logger.error("the scheduler process exited code=%s; restarting in %.0fs", code, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
+
+
+async def _stop_child(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM (it releases its lease), SIGKILL if it takes more than 10 s."""
+    if proc.returncode is not None:
+        return
+    proc.terminate()
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def _embedded_scheduler(
+    options: ServerOptions, pki: object, url: str, config: object
+) -> None:
+    """The scheduler in this process (``--scheduler-in-process``: about 40 MB less, but
+    it competes with the apiserver for one interpreter), with its own client
+    certificate, over the same HTTPS API as any other client."""
+    from controlplane.scheduler.config import SchedulerConfig
+    from controlplane.scheduler.run import run_scheduler
+
+    kubeconfig = options.data_dir / "scheduler" / "kubeconfig"
+    await asyncio.to_thread(_write_scheduler_kubeconfig, pki, kubeconfig, url)
+    try:
+        await run_scheduler(
+            kubeconfig, config=config if isinstance(config, SchedulerConfig) else None
+        )
+    except Exception:
+        logger.exception("the scheduler failed")
+
+
+def _write_scheduler_kubeconfig(pki: object, path: Path, url: str) -> None:
+    from controlplane.apiserver.auth import kubeconfig
+    from controlplane.apiserver.auth import pki as pkis
+
+    assert isinstance(pki, pkis.Pki)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    user = "system:kube-scheduler"
+    cert, key = pkis.issue_client_certificate(
+        pki, common_name=user, organizations=["system:masters"], days=365
+    )
+    content = kubeconfig.admin_kubeconfig(
+        url, pki.ca_pem, user=user, client_cert_pem=cert, client_key_pem=key
+    )
+    kubeconfig.write_kubeconfig(path, content)
 
 
 def _write_node_kubeconfig(pki: object, path: Path, url: str, node: str) -> None:

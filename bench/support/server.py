@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,9 @@ class Running:
 
 
 class BrambleServer:
-    def __init__(self, data_dir: Path, *, min_files: int = 4096) -> None:
+    def __init__(self, data_dir: Path, *, min_files: int = 4096, args: Sequence[str] = ()) -> None:
         self.data_dir = data_dir
+        self._args = list(args)
         self.log = data_dir / "server.log"
         self._min_files = min_files
         self._proc: subprocess.Popen[bytes] | None = None
@@ -46,6 +48,7 @@ class BrambleServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "bramble", "server"]
         command += ["--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0", *_no_agent()]
+        command += self._args
         with self.log.open("wb") as log:
             self._proc = subprocess.Popen(
                 command,

@@ -19,7 +19,10 @@ _SERVERS: list[BrambleServer] = []
 
 @pytest.fixture(scope="session")
 def bramble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrambleServer]:
-    server = BrambleServer.start(tmp_path_factory.mktemp("bramble") / "data")
+    # --no-scheduler: these tests play the scheduler themselves (they POST bindings to
+    # nodes that may not exist), as Kubernetes' apiserver tests run without one; the
+    # scheduler's own end-to-end tests are in tests/controlplane/scheduler.
+    server = BrambleServer.start(tmp_path_factory.mktemp("bramble") / "data", "--no-scheduler")
     _SERVERS.append(server)
     try:
         yield server

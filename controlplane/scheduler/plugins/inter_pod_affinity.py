@@ -1,0 +1,277 @@
+"""InterPodAffinity: pod affinity and anti-affinity, required and preferred, over
+topology domains (``topologyKey``: a node label such as ``kubernetes.io/hostname`` or
+``topology.kubernetes.io/zone``), as Kubernetes' plugin of that name.
+
+PreFilter counts, per (topology key, value):
+
+* ``existing_anti``: pods already placed whose required anti-affinity matches the
+  incoming pod (it may not join their domain);
+* ``affinity``: placed pods matching *all* the incoming pod's required affinity terms;
+* ``anti``: placed pods matching each of its required anti-affinity terms.
+
+Filter then looks up the node's own label values. A node lacking a required affinity
+term's topology key fails it; the first pod of a group whose affinity names itself may
+land anywhere (else it could never start). Affinity failures are unresolvable (evicting
+pods never creates a match), anti-affinity ones may be resolved by preemption.
+
+Scoring sums, per domain, +weight for preferred affinity and -weight for preferred
+anti-affinity in both directions (the incoming pod's terms matching placed pods, and
+placed pods' terms matching the incoming pod; a placed pod's *required* affinity counts
+``hardPodAffinityWeight``, 1 by default), then scales to 0..100 between the lowest and
+highest node.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from controlplane.scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    ClusterEvent,
+    ClusterView,
+    CycleState,
+    Handle,
+    Status,
+    unresolvable,
+    unschedulable,
+)
+from controlplane.scheduler.nodeinfo import NodeInfo
+from controlplane.scheduler.podinfo import PodInfo
+from controlplane.scheduler.terms import AffinityTerm
+
+NAME: Final = "InterPodAffinity"
+ERR_REASON_EXISTING_ANTI_AFFINITY: Final = (
+    "node(s) didn't satisfy existing pods anti-affinity rules"
+)
+ERR_REASON_AFFINITY: Final = "node(s) didn't match pod affinity rules"
+ERR_REASON_ANTI_AFFINITY: Final = "node(s) didn't match pod anti-affinity rules"
+ERR_REASON_MALFORMED: Final = "Pod's pod affinity cannot be used: {}"
+_AFFINITY: Final = unresolvable(NAME, ERR_REASON_AFFINITY)
+_ANTI: Final = unschedulable(NAME, ERR_REASON_ANTI_AFFINITY)
+_EXISTING: Final = unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY)
+
+Pair = tuple[str, str]  # (topology key, value)
+
+
+@dataclass(slots=True)
+class _FilterState:
+    existing_anti: Counter[Pair] = field(default_factory=Counter)
+    affinity: Counter[Pair] = field(default_factory=Counter)
+    anti: Counter[Pair] = field(default_factory=Counter)
+    namespace_labels: Mapping[str, str] = field(default_factory=dict)
+
+    def clone(self) -> _FilterState:
+        return _FilterState(
+            Counter(self.existing_anti), Counter(self.affinity), Counter(self.anti),
+            self.namespace_labels,
+        )  # fmt: skip
+
+
+def _bump(counts: Counter[Pair], key: str, labels: Mapping[str, str], delta: int) -> None:
+    value = labels.get(key)
+    if value is not None:
+        pair = (key, value)
+        counts[pair] += delta
+        if counts[pair] <= 0:
+            del counts[pair]
+
+
+def _matches_all(terms: Sequence[AffinityTerm], pod: PodInfo, ns_labels: Mapping[str, str]) -> bool:
+    return bool(terms) and all(t.matches(pod.namespace, pod.labels, ns_labels) for t in terms)
+
+
+class InterPodAffinity:
+    name = NAME
+
+    def __init__(self, cluster: ClusterView, *, hard_pod_affinity_weight: int = 1,
+                 ignore_preferred_terms_of_existing_pods: bool = False) -> None:  # fmt: skip
+        if not 0 <= hard_pod_affinity_weight <= 100:
+            raise ValueError("hardPodAffinityWeight must be in the range 0-100")
+        self._cluster = cluster
+        self.hard_weight = hard_pod_affinity_weight
+        self.ignore_existing_preferred = ignore_preferred_terms_of_existing_pods
+
+    def events(self) -> frozenset[ClusterEvent]:
+        return frozenset({
+            ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL, ClusterEvent.ASSIGNED_POD_ADD,
+            ClusterEvent.ASSIGNED_POD_UPDATE, ClusterEvent.ASSIGNED_POD_DELETE,
+            ClusterEvent.NAMESPACE_CHANGE,
+        })  # fmt: skip
+
+    # --- filtering -----------------------------------------------------------------
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        problem = pod.errors.get("podAffinity")
+        if problem:
+            return unresolvable(NAME, ERR_REASON_MALFORMED.format(problem))
+        cluster = self._cluster
+        ns_labels = cluster.namespace_labels(pod.namespace)
+        st = _FilterState(namespace_labels=ns_labels)
+        for node in cluster.nodes_with_required_anti_affinity_pods():
+            for existing in node.pods_with_required_anti_affinity.values():
+                for term in existing.required_anti_affinity:
+                    if term.matches(pod.namespace, pod.labels, ns_labels):
+                        _bump(st.existing_anti, term.topology_key, node.labels, 1)
+        if pod.required_affinity or pod.required_anti_affinity:
+            for node in cluster.node_list():
+                for existing in node.pods.values():
+                    self._count_incoming(st, pod, existing, node.labels, 1)
+        if not (pod.required_affinity or pod.required_anti_affinity or st.existing_anti):
+            return SKIP
+        state.data[NAME] = st
+        return None
+
+    def _count_incoming(
+        self,
+        st: _FilterState,
+        pod: PodInfo,
+        existing: PodInfo,
+        labels: Mapping[str, str],
+        delta: int,
+    ) -> None:
+        ns = self._cluster.namespace_labels(existing.namespace)
+        if _matches_all(pod.required_affinity, existing, ns):
+            for term in pod.required_affinity:
+                _bump(st.affinity, term.topology_key, labels, delta)
+        for term in pod.required_anti_affinity:
+            if term.matches(existing.namespace, existing.labels, ns):
+                _bump(st.anti, term.topology_key, labels, delta)
+
+    def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> None:
+        self._update(state, pod, added, node, 1)
+
+    def remove_pod(self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo) -> None:
+        self._update(state, pod, removed, node, -1)
+
+    def _update(
+        self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, delta: int
+    ) -> None:
+        st = state.data.get(NAME)
+        if not isinstance(st, _FilterState):
+            return
+        for term in other.required_anti_affinity:
+            if term.matches(pod.namespace, pod.labels, st.namespace_labels):
+                _bump(st.existing_anti, term.topology_key, node.labels, delta)
+        self._count_incoming(st, pod, other, node.labels, delta)
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        st = state.data.get(NAME)
+        if not isinstance(st, _FilterState):
+            return None
+        labels = node.labels
+        if pod.required_affinity and not self._satisfies_affinity(st, pod, labels):
+            return _AFFINITY
+        for term in pod.required_anti_affinity:
+            value = labels.get(term.topology_key)
+            if value is not None and st.anti.get((term.topology_key, value), 0) > 0:
+                return _ANTI
+        if st.existing_anti:
+            for (key, value), count in st.existing_anti.items():
+                if count > 0 and labels.get(key) == value:
+                    return _EXISTING
+        return None
+
+    def _satisfies_affinity(
+        self, st: _FilterState, pod: PodInfo, labels: Mapping[str, str]
+    ) -> bool:
+        exists = True
+        for term in pod.required_affinity:
+            value = labels.get(term.topology_key)
+            if value is None:
+                return False  # every topology key must be on the node
+            if st.affinity.get((term.topology_key, value), 0) <= 0:
+                exists = False
+        if exists:
+            return True
+        # The first pod of a group with affinity to itself must be able to start.
+        return not st.affinity and _matches_all(pod.required_affinity, pod, st.namespace_labels)
+
+    # --- scoring -------------------------------------------------------------------
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        own = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
+        if not own and self.ignore_existing_preferred:
+            return SKIP
+        cluster = self._cluster
+        ns_labels = cluster.namespace_labels(pod.namespace)
+        scores: dict[str, Counter[str]] = {}
+        sources: Iterable[NodeInfo] = (
+            cluster.node_list() if own else cluster.nodes_with_affinity_pods()
+        )
+        for node in sources:
+            existing_pods = node.pods.values() if own else node.pods_with_affinity.values()
+            for existing in existing_pods:
+                self._score_existing(scores, pod, ns_labels, existing, node.labels)
+        if not scores:
+            return SKIP
+        state.data[NAME + "/score"] = scores
+        return None
+
+    def _score_existing(
+        self,
+        scores: dict[str, Counter[str]],
+        pod: PodInfo,
+        ns_labels: Mapping[str, str],
+        existing: PodInfo,
+        labels: Mapping[str, str],
+    ) -> None:
+        if not labels:
+            return
+        existing_ns = self._cluster.namespace_labels(existing.namespace)
+
+        def add(term: AffinityTerm, weight: int) -> None:
+            value = labels.get(term.topology_key)
+            if value is not None and weight:
+                scores.setdefault(term.topology_key, Counter())[value] += weight
+
+        for term in pod.preferred_affinity:
+            if term.matches(existing.namespace, existing.labels, existing_ns):
+                add(term, term.weight)
+        for term in pod.preferred_anti_affinity:
+            if term.matches(existing.namespace, existing.labels, existing_ns):
+                add(term, -term.weight)
+        if self.hard_weight:
+            for term in existing.required_affinity:
+                if term.matches(pod.namespace, pod.labels, ns_labels):
+                    add(term, self.hard_weight)
+        for term in existing.preferred_affinity:
+            if term.matches(pod.namespace, pod.labels, ns_labels):
+                add(term, term.weight)
+        for term in existing.preferred_anti_affinity:
+            if term.matches(pod.namespace, pod.labels, ns_labels):
+                add(term, -term.weight)
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        scores: dict[str, Counter[str]] = state.data.get(NAME + "/score") or {}
+        total = 0
+        for key, values in scores.items():
+            value = node.labels.get(key)
+            if value is not None:
+                total += values.get(value, 0)
+        return total
+
+    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+        if not scores:
+            return
+        low, high = min(scores), max(scores)
+        spread = high - low
+        for i, s in enumerate(scores):
+            scores[i] = int(MAX_NODE_SCORE * (s - low) / spread) if spread > 0 else 0
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> InterPodAffinity:
+    return InterPodAffinity(
+        handle.cluster,
+        hard_pod_affinity_weight=int(args.get("hardPodAffinityWeight", 1)),
+        ignore_preferred_terms_of_existing_pods=bool(
+            args.get("ignorePreferredTermsOfExistingPods", False)
+        ),
+    )

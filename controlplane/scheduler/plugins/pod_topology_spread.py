@@ -1,0 +1,270 @@
+"""PodTopologySpread: ``topologySpreadConstraints``, as Kubernetes' plugin of that name.
+
+For each constraint the pods of the pod's namespace that match its ``labelSelector``
+(and are not terminating) are counted per domain (the values of ``topologyKey``) over
+the nodes that have every key of the pod's constraints and, with the default policies,
+match the pod's node selector/affinity (``nodeAffinityPolicy: Honor``) while taints are
+ignored (``nodeTaintsPolicy: Ignore``).
+
+* ``DoNotSchedule`` (Filter): placing the pod in the node's domain may not make
+  ``count + self - min`` exceed ``maxSkew``, where ``min`` is the lowest count of any
+  domain (0 while there are fewer domains than ``minDomains``). A node without the
+  topology key fails ("missing required label").
+* ``ScheduleAnyway`` (Score): fewer matching pods in the node's domain scores higher,
+  each constraint weighted by log(domains + 2).
+
+A pod with no constraints at all that belongs to a controller (a ReplicaSet, a Job...)
+is spread softly by default, as Kubernetes' system default constraints do: by hostname
+(maxSkew 3) and by zone (maxSkew 5), counting the pods of the same controller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from api.selectors import LabelSelector
+from controlplane.scheduler import terms
+from controlplane.scheduler.framework import (
+    MAX_NODE_SCORE,
+    SKIP,
+    ClusterEvent,
+    ClusterView,
+    CycleState,
+    Handle,
+    Status,
+    unresolvable,
+    unschedulable,
+)
+from controlplane.scheduler.nodeinfo import NodeInfo
+from controlplane.scheduler.plugins.node_affinity import pod_matches_node_affinity
+from controlplane.scheduler.podinfo import PodInfo
+
+NAME: Final = "PodTopologySpread"
+ERR_REASON_CONSTRAINTS_NOT_MATCH: Final = "node(s) didn't match pod topology spread constraints"
+ERR_REASON_NODE_LABEL_NOT_MATCH: Final = (
+    ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing required label)"
+)
+ERR_REASON_MALFORMED: Final = "Pod's topology spread constraints cannot be used: {}"
+ZONE: Final = "topology.kubernetes.io/zone"
+_SKEW: Final = unschedulable(NAME, ERR_REASON_CONSTRAINTS_NOT_MATCH)
+_MISSING: Final = unresolvable(NAME, ERR_REASON_NODE_LABEL_NOT_MATCH)
+_SCORE_KEY: Final = NAME + "/score"
+
+
+def default_constraints(owner_uid: str) -> tuple[terms.SpreadConstraint, ...]:
+    anyone = LabelSelector()
+    return (
+        terms.SpreadConstraint(3, terms.HOSTNAME, False, anyone, owner_uid=owner_uid),
+        terms.SpreadConstraint(5, ZONE, False, anyone, owner_uid=owner_uid),
+    )
+
+
+def _count(node: NodeInfo, c: terms.SpreadConstraint, namespace: str) -> int:
+    n = 0
+    for other in node.pods.values():
+        if (
+            other.namespace == namespace
+            and not other.deleting
+            and c.matches(other.labels, other.owner_uid)
+        ):
+            n += 1
+    return n
+
+
+def _eligible(pod: PodInfo, node: NodeInfo, c: terms.SpreadConstraint) -> bool:
+    if c.honor_node_affinity and not pod_matches_node_affinity(pod, node):
+        return False
+    if c.honor_node_taints:
+        for taint in node.taints:
+            if taint.effect in (terms.NO_SCHEDULE, terms.NO_EXECUTE) and not terms.tolerated(
+                taint, pod.tolerations
+            ):
+                return False
+    return True
+
+
+@dataclass(slots=True)
+class _FilterState:
+    constraints: tuple[terms.SpreadConstraint, ...]
+    counts: list[dict[str, int]]
+    keys: frozenset[str]
+    _mins: list[int | None] = field(default_factory=list)
+
+    def minimum(self, i: int) -> int:
+        if not self._mins:
+            self._mins = [None] * len(self.constraints)
+        cached = self._mins[i]
+        if cached is None:
+            values = self.counts[i]
+            if len(values) < self.constraints[i].min_domains:
+                cached = 0
+            else:
+                cached = min(values.values(), default=0)
+            self._mins[i] = cached
+        return cached
+
+    def bump(self, i: int, value: str, delta: int) -> None:
+        self.counts[i][value] = self.counts[i].get(value, 0) + delta
+        self._mins = []
+
+    def clone(self) -> _FilterState:
+        return _FilterState(self.constraints, [dict(c) for c in self.counts], self.keys)
+
+
+@dataclass(slots=True)
+class _ScoreState:
+    constraints: tuple[terms.SpreadConstraint, ...]
+    counts: list[dict[str, int]]
+    weights: list[float]
+    ignored: set[str]
+
+
+class PodTopologySpread:
+    name = NAME
+
+    def __init__(self, cluster: ClusterView, *, system_defaults: bool = True) -> None:
+        self._cluster = cluster
+        self.system_defaults = system_defaults
+
+    def events(self) -> frozenset[ClusterEvent]:
+        return frozenset({
+            ClusterEvent.NODE_ADD, ClusterEvent.NODE_LABEL, ClusterEvent.NODE_TAINT,
+            ClusterEvent.ASSIGNED_POD_ADD, ClusterEvent.ASSIGNED_POD_UPDATE,
+            ClusterEvent.ASSIGNED_POD_DELETE,
+        })  # fmt: skip
+
+    # --- filtering -----------------------------------------------------------------
+
+    def pre_filter(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        problem = pod.errors.get("topologySpreadConstraints")
+        if problem:
+            return unresolvable(NAME, ERR_REASON_MALFORMED.format(problem))
+        constraints = tuple(c for c in pod.spread_constraints if c.hard)
+        if not constraints:
+            return SKIP
+        keys = frozenset(c.topology_key for c in constraints)
+        st = _FilterState(constraints, [{} for _ in constraints], keys)
+        for node in nodes:
+            labels = node.labels
+            if not all(k in labels for k in keys):
+                continue
+            for i, c in enumerate(constraints):
+                if _eligible(pod, node, c):
+                    st.bump(i, labels[c.topology_key], _count(node, c, pod.namespace))
+        state.data[NAME] = st
+        return None
+
+    def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> None:
+        self._update(state, pod, added, node, 1)
+
+    def remove_pod(self, state: CycleState, pod: PodInfo, removed: PodInfo, node: NodeInfo) -> None:
+        self._update(state, pod, removed, node, -1)
+
+    def _update(
+        self, state: CycleState, pod: PodInfo, other: PodInfo, node: NodeInfo, delta: int
+    ) -> None:
+        st = state.data.get(NAME)
+        if not isinstance(st, _FilterState) or other.namespace != pod.namespace:
+            return
+        if not all(k in node.labels for k in st.keys):
+            return
+        for i, c in enumerate(st.constraints):
+            if c.matches(other.labels, other.owner_uid) and _eligible(pod, node, c):
+                st.bump(i, node.labels[c.topology_key], delta)
+
+    def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
+        st = state.data.get(NAME)
+        if not isinstance(st, _FilterState):
+            return None
+        labels = node.labels
+        for i, c in enumerate(st.constraints):
+            value = labels.get(c.topology_key)
+            if value is None:
+                return _MISSING
+            own = 1 if c.matches(pod.labels, pod.owner_uid) else 0
+            if st.counts[i].get(value, 0) + own - st.minimum(i) > c.max_skew:
+                return _SKEW
+        return None
+
+    # --- scoring -------------------------------------------------------------------
+
+    def pre_score(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
+    ) -> Status | None:
+        if pod.errors.get("topologySpreadConstraints"):
+            return SKIP
+        constraints = tuple(c for c in pod.spread_constraints if not c.hard)
+        defaulted = False
+        if not pod.spread_constraints and self.system_defaults and pod.owner_uid:
+            constraints, defaulted = default_constraints(pod.owner_uid), True
+        if not constraints:
+            return SKIP
+        keys = [c.topology_key for c in constraints]
+        ignored: set[str] = set()
+        domains: list[set[str]] = [set() for _ in constraints]
+        for node in nodes:
+            labels = node.labels
+            if not defaulted and not all(k in labels for k in keys):
+                ignored.add(node.name)
+                continue
+            for i, key in enumerate(keys):
+                if key in labels:
+                    domains[i].add(labels[key])
+        weights = [
+            math.log((len(nodes) if key == terms.HOSTNAME else len(domains[i])) + 2)
+            for i, key in enumerate(keys)
+        ]
+        counts: list[dict[str, int]] = [{} for _ in constraints]
+        if any(k != terms.HOSTNAME for k in keys):
+            for node in self._cluster.node_list():
+                labels = node.labels
+                if not defaulted and not all(k in labels for k in keys):
+                    continue
+                for i, c in enumerate(constraints):
+                    value = labels.get(c.topology_key)
+                    if c.topology_key == terms.HOSTNAME or value not in domains[i]:
+                        continue
+                    if _eligible(pod, node, c):
+                        assert value is not None
+                        counts[i][value] = counts[i].get(value, 0) + _count(node, c, pod.namespace)
+        state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored)
+        return None
+
+    def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
+        st: _ScoreState = state.data[_SCORE_KEY]
+        if node.name in st.ignored:
+            return -1  # lacks a topology key: normalized to 0, the worst
+        total = 0.0
+        for i, c in enumerate(st.constraints):
+            value = node.labels.get(c.topology_key)
+            if value is None:
+                continue
+            if c.topology_key == terms.HOSTNAME:
+                count = _count(node, c, pod.namespace)
+            else:
+                count = st.counts[i].get(value, 0)
+            total += count * st.weights[i] + (c.max_skew - 1)
+        return round(total)
+
+    def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:
+        valid = [s for s in scores if s >= 0]
+        low, high = min(valid, default=0), max(valid, default=0)
+        for i, s in enumerate(scores):
+            if s < 0:
+                scores[i] = 0
+            elif high == 0:
+                scores[i] = MAX_NODE_SCORE
+            else:
+                scores[i] = MAX_NODE_SCORE * (high + low - s) // high
+
+
+def new(args: Mapping[str, Any], handle: Handle) -> PodTopologySpread:
+    defaulting = args.get("defaultingType", "System")
+    if defaulting not in ("System", "List"):
+        raise ValueError(f"defaultingType {defaulting!r}: use System or List")
+    return PodTopologySpread(handle.cluster, system_defaults=defaulting == "System")
