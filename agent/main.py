@@ -175,6 +175,8 @@ class PodmanService:
         self.process = await asyncio.create_subprocess_exec(
             podman, "system", "service", "--time=0", url,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            # conmon writes files (an "oom" marker) into its working directory.
+            cwd=self.socket.parent,
         )  # fmt: skip
         for _ in range(100):
             if await _answers(url):

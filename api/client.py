@@ -235,8 +235,20 @@ class ApiClient:
         name: str,
         *,
         grace_period: int | None = None,
+        propagation_policy: str | None = None,
+        uid: str | None = None,
     ) -> Obj:
-        body = None if grace_period is None else {"gracePeriodSeconds": grace_period}
+        """DELETE with DeleteOptions: a grace period, a propagation policy (Background,
+        Foreground, Orphan) and a uid precondition (delete only that incarnation: 409
+        Conflict if the name now belongs to another object)."""
+        options: Obj = {}
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        if propagation_policy is not None:
+            options["propagationPolicy"] = propagation_policy
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
+        body = options or None
         result: Obj = await self.request("DELETE", path_for(resource, namespace, name), body=body)
         return result
 

@@ -8,6 +8,10 @@ differences, so a consumer that only reacts to handler calls still converges.
 
 Objects in the cache are shared: never mutate them (copy first).
 
+Indexes (``add_index``) keep, for a function of an object (its owner uids, its node), the
+keys of the objects that give each value, so that a controller asks "the pods owned by
+this uid" without scanning the cache. They are updated before the handlers run.
+
 Failures: a broken watch resumes from the last revision seen; an expired one (410)
 relists; an apiserver that cannot be reached is retried with back-off, and the cache
 keeps serving what it last knew (the agent keeps its pods running meanwhile).
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from api import errors
@@ -31,6 +35,7 @@ Obj = dict[str, Any]
 AddHandler = Callable[[Obj], None]
 UpdateHandler = Callable[[Obj, Obj], None]
 DeleteHandler = Callable[[Obj], None]
+IndexFunc = Callable[[Obj], Iterable[str]]
 
 
 def key_of(obj: Mapping[str, Any]) -> str:
@@ -65,6 +70,36 @@ class Informer:
         self._on_add: list[AddHandler] = []
         self._on_update: list[UpdateHandler] = []
         self._on_delete: list[DeleteHandler] = []
+        self._index_funcs: dict[str, IndexFunc] = {}
+        self._indexes: dict[str, dict[str, set[str]]] = {}
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        """Index the cache by ``func(obj)`` (any number of values per object)."""
+        self._index_funcs[name] = func
+        index: dict[str, set[str]] = {}
+        for key, obj in self.cache.items():
+            for value in func(obj):
+                index.setdefault(value, set()).add(key)
+        self._indexes[name] = index
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        """The cached objects whose ``name`` index gives ``value``."""
+        keys = self._indexes[name].get(value, ())
+        return [self.cache[k] for k in keys if k in self.cache]
+
+    def _reindex(self, key: str, old: Obj | None, new: Obj | None) -> None:
+        for name, func in self._index_funcs.items():
+            index = self._indexes[name]
+            before = set(func(old)) if old is not None else set()
+            after = set(func(new)) if new is not None else set()
+            for value in before - after:
+                keys = index.get(value)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[value]
+            for value in after - before:
+                index.setdefault(value, set()).add(key)
 
     def add_handlers(
         self,
@@ -130,6 +165,8 @@ class Informer:
         old = self.cache
         self.cache = items
         self.revision = revision
+        for name in self._index_funcs:
+            self.add_index(name, self._index_funcs[name])
         for key, obj in items.items():
             previous = old.get(key)
             if previous is None:
@@ -163,12 +200,14 @@ class Informer:
             if kind == "ADDED" or kind == "MODIFIED":
                 previous = self.cache.get(key)
                 self.cache[key] = obj
+                self._reindex(key, previous, obj)
                 if previous is None:
                     self._emit_add(obj)
                 else:
                     self._emit_update(previous, obj)
             elif kind == "DELETED":
                 gone = self.cache.pop(key, None)
+                self._reindex(key, gone, None)
                 self._emit_delete(gone if gone is not None else obj)
             if revision:
                 self.revision = str(revision)

@@ -111,6 +111,18 @@ def main(log_level: str) -> None:
     help="Do not run the scheduler here (another server's, or none: pods stay Pending).",
 )
 @click.option(
+    "--no-controllers",
+    is_flag=True,
+    help="Do not run the controllers here (another server's, or none: Deployments, "
+    "DaemonSets and Jobs make no pods, dead nodes keep theirs).",
+)
+@click.option(
+    "--controllers",
+    "controller_names",
+    metavar="NAMES",
+    help="Run only these controllers (comma-separated; default: all of them).",
+)
+@click.option(
     "--scheduler-in-process",
     is_flag=True,
     help="Run the scheduler inside the server's process (about 40 MB less memory, but "
@@ -133,6 +145,8 @@ def server(
     agent_endpoint_port: int,
     node_name: str | None,
     no_scheduler: bool,
+    no_controllers: bool,
+    controller_names: str | None,
     scheduler_in_process: bool,
     scheduler_config: Path | None,
 ) -> None:
@@ -156,6 +170,8 @@ def server(
             agent_endpoint_port=agent_endpoint_port,
             node_name=node_name,
             scheduler=not no_scheduler,
+            controllers=not no_controllers,
+            controller_names=controller_names,
             scheduler_config=scheduler_config,
             scheduler_in_process=scheduler_in_process,
         )

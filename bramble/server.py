@@ -5,14 +5,14 @@ HTTPS, writes ``DATA_DIR/admin.kubeconfig`` (0600) that kubectl can use as is, k
 store compacted, and on SIGINT or SIGTERM stops accepting requests, closes the store
 cleanly (in-flight writes finish, the WAL is checkpointed) and exits.
 
-Once the apiserver is ready it starts, unless switched off, the scheduler (a client of
-the API over HTTPS, with leader election) and the embedded agent. The scheduler's
-credential is a client certificate the server issues itself from the cluster CA each
-start, for user ``system:kube-scheduler`` in group ``system:masters``: bramble's
-authorizer has no narrower role a scheduler fits (it needs nodes, pods, bindings, pod
-status, events and leases), and a user of its own, unlike the apiserver's identity,
-makes its requests recognisable in the audit log. The controllers join here as they are
-built.
+Once the apiserver is ready it starts, unless switched off, the scheduler and the
+controller manager (clients of the API over HTTPS, each with leader election, each a
+child process of its own) and the embedded agent. A component's credential is a client
+certificate the server issues itself from the cluster CA each start, for user
+``system:kube-scheduler`` or ``system:kube-controller-manager`` in group
+``system:masters``: bramble's authorizer has no narrower role they fit (they read and
+write most kinds), and a user of their own, unlike the apiserver's identity, makes their
+requests recognisable in the audit log.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,8 @@ class ServerOptions:
     scheduler: bool = True  # run the scheduler (leader-elected)
     scheduler_config: Path | None = None  # a KubeSchedulerConfiguration file
     scheduler_in_process: bool = False  # in this process, not a child process of its own
+    controllers: bool = True  # run the controller manager (leader-elected)
+    controller_names: str | None = None  # comma-separated; None: all of them
 
 
 class ServerError(Exception):
@@ -92,6 +95,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
 
     data_dir = options.data_dir
     scheduler_config = await _scheduler_config(options)
+    _check_controllers(options)
     try:
         pki = await asyncio.to_thread(
             pkis.ensure_cluster_pki,
@@ -118,7 +122,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         pki=pki,
     )
     embedded: asyncio.Task[None] | None = None
-    scheduler: asyncio.Task[None] | None = None
+    components: list[asyncio.Task[None]] = []
     compactor = asyncio.create_task(
         Compactor(store, interval=options.compact_interval).run(), name="store-compactor"
     )
@@ -141,12 +145,30 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             kubeconfig,
             pkis.ca_fingerprint(pki),
         )
-        if options.scheduler:
-            url = server_url(options.host, apiserver.port)
-            run_it = _embedded_scheduler if options.scheduler_in_process else _scheduler_process
-            scheduler = asyncio.create_task(
-                run_it(options, pki, url, scheduler_config), name="scheduler"
+        url = server_url(options.host, apiserver.port)
+        if options.scheduler and options.scheduler_in_process:
+            components.append(
+                asyncio.create_task(
+                    _embedded_scheduler(options, pki, url, scheduler_config), name="scheduler"
+                )
             )
+        elif options.scheduler:
+            args = (
+                []
+                if options.scheduler_config is None
+                else ["--config", str(options.scheduler_config)]
+            )
+            scheduler = _component_process(
+                options, pki, url, name="scheduler", user="system:kube-scheduler", args=args
+            )
+            components.append(asyncio.create_task(scheduler, name="scheduler"))
+        if options.controllers:
+            names = options.controller_names
+            manager = _component_process(
+                options, pki, url, name="controllers", user="system:kube-controller-manager",
+                args=[] if names is None else ["--controllers", names],
+            )  # fmt: skip
+            components.append(asyncio.create_task(manager, name="controllers"))
         if options.agent:
             embedded = asyncio.create_task(
                 _embedded_agent(options, pki, server_url(options.host, apiserver.port)),
@@ -157,7 +179,7 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         await stop.wait()
         logger.info("server stopping")
     finally:
-        for task in (embedded, scheduler):
+        for task in (embedded, *components):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -192,6 +214,21 @@ async def _embedded_agent(options: ServerOptions, pki: object, url: str) -> None
         logger.exception("the embedded agent failed")
 
 
+def _check_controllers(options: ServerOptions) -> None:
+    """An unknown controller name stops the server with the list of known ones."""
+    if not options.controllers or options.controller_names is None:
+        return
+    from controlplane.controllers.manager import CONTROLLERS
+
+    names = [n.strip() for n in options.controller_names.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown or not names:
+        raise ServerError(
+            f"--controllers: unknown controller {', '.join(unknown) or '(none given)'}; "
+            f"known: {', '.join(CONTROLLERS)} (or --no-controllers for none)"
+        )
+
+
 async def _scheduler_config(options: ServerOptions) -> object:
     """The scheduler's configuration, read before anything starts so that a bad file
     stops the server with its reason (None: the defaults)."""
@@ -205,30 +242,31 @@ async def _scheduler_config(options: ServerOptions) -> object:
         raise ServerError(str(e)) from e
 
 
-async def _scheduler_process(options: ServerOptions, pki: object, url: str, config: object) -> None:
-    """The scheduler as a child process (``python -m controlplane.scheduler``), restarted
-    with back-off if it dies. Its own interpreter: measured with bench/scheduler.py on
-    this 2-core machine, sharing the apiserver's interpreter held end-to-end throughput
-    back (the server process ran at 100 % of a core; see docs/benchmarks.md). Its
-    standard input is a pipe only this process holds, so it stops when the server dies
-    without cleaning up too."""
-    kubeconfig = options.data_dir / "scheduler" / "kubeconfig"
-    await asyncio.to_thread(_write_scheduler_kubeconfig, pki, kubeconfig, url)
+async def _component_process(
+    options: ServerOptions, pki: object, url: str, *, name: str, user: str, args: Sequence[str] = ()
+) -> None:
+    """A control-plane component as a child process (``python -m controlplane.<name>``),
+    restarted with back-off if it dies. Its own interpreter: measured with
+    bench/scheduler.py on this 2-core machine, sharing the apiserver's interpreter held
+    end-to-end throughput back (the server process ran at 100 % of a core; see
+    docs/benchmarks.md). Its standard input is a pipe only this process holds, so it
+    stops when the server dies without cleaning up too."""
+    kubeconfig = options.data_dir / name / "kubeconfig"
+    await asyncio.to_thread(_write_component_kubeconfig, pki, kubeconfig, url, user)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
-    command = [sys.executable, "-m", "controlplane.scheduler", "--kubeconfig", str(kubeconfig)]
+    command = [sys.executable, "-m", f"controlplane.{name}", "--kubeconfig", str(kubeconfig)]
     command += ["--log-level", level if level in ("debug", "info", "warning", "error") else "info"]
-    if options.scheduler_config is not None:
-        command += ["--config", str(options.scheduler_config)]
+    command += list(args)
     delay = 1.0
     while True:
         proc = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE)
-        logger.info("scheduler process started pid=%d", proc.pid)
+        logger.info("%s process started pid=%d", name, proc.pid)
         try:
             code = await proc.wait()
         except asyncio.CancelledError:
             await _stop_child(proc)
             raise
-        logger.error("the scheduler process exited code=%s; restarting in %.0fs", code, delay)
+        logger.error("the %s process exited code=%s; restarting in %.0fs", name, code, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 30.0)
 
@@ -255,7 +293,8 @@ async def _embedded_scheduler(
     from controlplane.scheduler.run import run_scheduler
 
     kubeconfig = options.data_dir / "scheduler" / "kubeconfig"
-    await asyncio.to_thread(_write_scheduler_kubeconfig, pki, kubeconfig, url)
+    user = "system:kube-scheduler"
+    await asyncio.to_thread(_write_component_kubeconfig, pki, kubeconfig, url, user)
     try:
         await run_scheduler(
             kubeconfig, config=config if isinstance(config, SchedulerConfig) else None
@@ -264,13 +303,12 @@ async def _embedded_scheduler(
         logger.exception("the scheduler failed")
 
 
-def _write_scheduler_kubeconfig(pki: object, path: Path, url: str) -> None:
+def _write_component_kubeconfig(pki: object, path: Path, url: str, user: str) -> None:
     from controlplane.apiserver.auth import kubeconfig
     from controlplane.apiserver.auth import pki as pkis
 
     assert isinstance(pki, pkis.Pki)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    user = "system:kube-scheduler"
     cert, key = pkis.issue_client_certificate(
         pki, common_name=user, organizations=["system:masters"], days=365
     )

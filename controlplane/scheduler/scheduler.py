@@ -39,10 +39,10 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from api import errors
+from api import events as ev
 from api.client import ApiClient, path_for
 from api.informer import Informer
 from api.resources import resource
-from controlplane.scheduler import events as ev
 from controlplane.scheduler import preemption
 from controlplane.scheduler.algorithm import Algorithm, FitError
 from controlplane.scheduler.cache import Cache
@@ -56,6 +56,7 @@ from controlplane.scheduler.queue import QueuedPod, SchedulingQueue
 from controlplane.scheduler.registry import build
 
 logger = logging.getLogger(__name__)
+COMPONENT: Final = "default-scheduler"  # source.component of its events, as Kubernetes
 
 PODS = resource("", "Pod")
 NODES = resource("", "Node")
@@ -174,7 +175,9 @@ class Scheduler:
         if self.resolver is not None:
             self.resolver.on_known = self._on_platforms_known
         self.algorithm = Algorithm(rng=rng)
-        self.recorder = ev.EventRecorder(client, instance=identity)
+        self.recorder = ev.EventRecorder(
+            client, instance=identity, component=COMPONENT, action="Scheduling"
+        )
         self.bind_concurrency = bind_concurrency
         self._bind_slots = asyncio.Semaphore(bind_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -356,7 +359,7 @@ class Scheduler:
             return
         self.recorder.record(
             victim.pod, ev.NORMAL, preemption.PREEMPTED_REASON,
-            preemption.PREEMPTED_MESSAGE.format(uid=pod.uid, node=node),
+            preemption.PREEMPTED_MESSAGE.format(uid=pod.uid, node=node), action="Preempting",
         )  # fmt: skip
 
     # --- pod status ----------------------------------------------------------------

@@ -19,10 +19,13 @@ _SERVERS: list[BrambleServer] = []
 
 @pytest.fixture(scope="session")
 def bramble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrambleServer]:
-    # --no-scheduler: these tests play the scheduler themselves (they POST bindings to
-    # nodes that may not exist), as Kubernetes' apiserver tests run without one; the
-    # scheduler's own end-to-end tests are in tests/controlplane/scheduler.
-    server = BrambleServer.start(tmp_path_factory.mktemp("bramble") / "data", "--no-scheduler")
+    # --no-scheduler --no-controllers: these tests play the scheduler and the kubelet
+    # themselves (they POST bindings to nodes that may not exist, which pod GC would
+    # clean up), as Kubernetes' apiserver tests run without them; the scheduler's and the
+    # controllers' own end-to-end tests are in tests/controlplane/.
+    server = BrambleServer.start(
+        tmp_path_factory.mktemp("bramble") / "data", "--no-scheduler", "--no-controllers"
+    )
     _SERVERS.append(server)
     try:
         yield server

@@ -80,6 +80,7 @@ class PodmanService:
             stdout=log,
             stderr=log,
             start_new_session=True,
+            cwd=self.containers_conf.parent,  # conmon writes files (an "oom" marker) here
             env={**os.environ, "CONTAINERS_CONF": str(self.containers_conf)},
         )
         log.close()

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from api.client import ApiClient
-from tests.controlplane.scheduler.lab import EVENTS, LEASES, PODS, Lab, new_namespace
+from tests.controlplane.scheduler.lab import EVENTS, LEASES, PODS, Lab
 from tests.support.cluster import BrambleServer, Kubectl, unique
 from tests.support.real import require_binary
+from tests.support.waiting import new_namespace
 
 ZONE = "topology.kubernetes.io/zone"
 CRITICAL = {"priorityClassName": "system-cluster-critical"}
@@ -22,7 +23,7 @@ CRITICAL = {"priorityClassName": "system-cluster-critical"}
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[BrambleServer]:
-    srv = BrambleServer.start(tmp_path / "data")
+    srv = BrambleServer.start(tmp_path / "data", "--no-controllers")
     try:
         yield srv
     finally:

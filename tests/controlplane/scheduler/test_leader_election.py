@@ -15,8 +15,9 @@ import pytest
 
 from api.client import ApiClient
 from api.leaderelection import ElectionConfig, LeaderElector
-from tests.controlplane.scheduler.lab import LEASES, wait_for
+from tests.controlplane.scheduler.lab import LEASES
 from tests.support.cluster import BrambleServer, unique
+from tests.support.waiting import wait_for
 
 NS = "kube-system"
 
@@ -35,7 +36,7 @@ class Clocks:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrambleServer]:
-    srv = BrambleServer.start(tmp_path_factory.mktemp("election") / "data")
+    srv = BrambleServer.start(tmp_path_factory.mktemp("election") / "data", "--no-controllers")
     try:
         yield srv
     finally:

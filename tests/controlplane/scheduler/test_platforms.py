@@ -16,10 +16,11 @@ import pytest
 from api.client import ApiClient
 from controlplane.scheduler.images import Platform
 from controlplane.scheduler.platforms import PlatformResolver
-from tests.controlplane.scheduler.lab import Lab, new_namespace
+from tests.controlplane.scheduler.lab import Lab
 from tests.support.cluster import BrambleServer, unique
 from tests.support.real import require_binary
 from tests.support.registry import Registry
+from tests.support.waiting import new_namespace
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -132,7 +133,9 @@ def server(tmp_path: Path, registry: Registry) -> Iterator[BrambleServer]:
         "profiles:\n- pluginConfig:\n  - name: NodeArchitecture\n"
         f"    args: {{insecureRegistries: ['{registry.location}']}}\n"
     )
-    srv = BrambleServer.start(tmp_path / "data", "--scheduler-config", str(config))
+    srv = BrambleServer.start(
+        tmp_path / "data", "--no-controllers", "--scheduler-config", str(config)
+    )
     try:
         yield srv
     finally:

@@ -1,5 +1,6 @@
-"""Kubernetes Events from the scheduler (``Scheduled``, ``FailedScheduling``,
-``Preempted``), as ``kubectl describe pod`` shows them: source ``default-scheduler``.
+"""Kubernetes Events from the control plane's components (the scheduler's ``Scheduled``
+and ``FailedScheduling``, the controllers' ``SuccessfulCreate``, ``ScalingReplicaSet``...),
+as ``kubectl describe`` shows them, with ``source.component`` naming the component.
 
 Recording never blocks or fails scheduling: events wait in a bounded queue for a few
 sender tasks; when the queue is full (a burst of thousands of pods) new events are
@@ -28,7 +29,6 @@ from api.resources import resource
 logger = logging.getLogger(__name__)
 
 EVENTS = resource("", "Event")
-COMPONENT: Final = "default-scheduler"
 NORMAL: Final = "Normal"
 WARNING: Final = "Warning"
 _DEDUP_WINDOW: Final = timedelta(minutes=10)
@@ -61,26 +61,31 @@ class EventRecorder:
         client: ApiClient,
         *,
         instance: str,
-        component: str = COMPONENT,
+        component: str,
+        action: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         senders: int = _SENDERS,
     ) -> None:
         self._client = client
         self._instance = instance
         self._component = component
+        self._action = action
         self._clock = clock
         self._senders = senders
-        self._queue: asyncio.Queue[tuple[Obj, str, str, str]] = asyncio.Queue(_QUEUE_LIMIT)
+        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] = asyncio.Queue(_QUEUE_LIMIT)
         self._seen: dict[tuple[str, str, str], _Seen] = {}
         self._lock = asyncio.Lock()  # one correlation decision at a time
         self.dropped = 0
 
-    def record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
-        """Queue an event about ``obj`` (a Pod dict); ``kind`` Normal or Warning."""
+    def record(
+        self, obj: Obj, kind: str, reason: str, message: str, *, action: str | None = None
+    ) -> None:
+        """Queue an event about ``obj`` (an API object with kind, apiVersion and
+        metadata); ``kind`` Normal or Warning; ``action`` defaults to the recorder's."""
         if len(message) > MAX_MESSAGE:  # the apiserver's limit for new-style events
             message = message[: MAX_MESSAGE - 3] + "..."
         try:
-            self._queue.put_nowait((obj, kind, reason, message))
+            self._queue.put_nowait((obj, kind, reason, message, action or self._action))
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -101,9 +106,9 @@ class EventRecorder:
 
     async def _sender(self) -> None:
         while True:
-            obj, kind, reason, message = await self._queue.get()
+            obj, kind, reason, message, action = await self._queue.get()
             try:
-                await self._send(obj, kind, reason, message)
+                await self._send(obj, kind, reason, message, action)
             except errors.ApiError as e:
                 logger.debug("event not recorded reason=%s error=%s", reason, e.message)
             except Exception:
@@ -111,7 +116,7 @@ class EventRecorder:
             finally:
                 self._queue.task_done()
 
-    async def _send(self, obj: Obj, kind: str, reason: str, message: str) -> None:
+    async def _send(self, obj: Obj, kind: str, reason: str, message: str, action: str) -> None:
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
         uid = str(meta.get("uid") or "")
@@ -146,7 +151,7 @@ class EventRecorder:
             "source": {"component": self._component},
             "reportingComponent": self._component,
             "reportingInstance": self._instance[:128],
-            "action": "Scheduling" if reason != "Preempted" else "Preempting",
+            "action": action,
             "firstTimestamp": _time(now),
             "lastTimestamp": _time(now),
             "eventTime": _micro(now),
