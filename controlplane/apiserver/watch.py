@@ -16,6 +16,7 @@ stream ends, after which it relists.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
@@ -28,6 +29,8 @@ from controlplane.apiserver.handlers import Selection, int_param, parse_rv, sele
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
 from controlplane.apiserver.routes import Target
+
+logger = logging.getLogger(__name__)
 
 BOOKMARK_INTERVAL = 5.0  # seconds between bookmarks on an idle stream
 
@@ -151,13 +154,31 @@ class _Stream:
         *,
         limit: int | None,
     ) -> web.StreamResponse:
+        sel = self.sel
+        response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            await self._stream(response, objects, initial, watcher, limit=limit)
+        except ConnectionResetError:
+            # The client closed its watch between two of our writes (aiohttp's
+            # ClientConnectionResetError is one): nobody is left to answer.
+            logger.debug("watch client went away resource=%s", sel.resource.plural)
+        return response
+
+    async def _stream(
+        self,
+        response: web.StreamResponse,
+        objects: Objects,
+        initial: list[Entry],
+        watcher: Watcher,
+        *,
+        limit: int | None,
+    ) -> None:
         sel, encoder = self.sel, self.encoder
         cache = objects.cache
         resource_cache = cache.resource(sel.resource)
         loop = asyncio.get_running_loop()
-        response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
         for entry in initial:
             await response.write(encoder.line(ADDED, entry))
         if self.send_initial:
@@ -204,7 +225,6 @@ class _Stream:
             for timer in timers:
                 timer.cancel()
         await response.write_eof()
-        return response
 
 
 def _concerns(change: Change, index: tuple[str, str]) -> bool:
