@@ -39,6 +39,7 @@ NodeUsage = Callable[[], Awaitable[dict[str, Any]]]
 _MANAGER = web.AppKey("manager", PodManager)
 _USAGE = web.AppKey("usage", object)
 _METRICS = web.AppKey("metrics", object)
+_HISTORY = web.AppKey("history", object)
 # The handlers of endless streams (log follows, exec sessions): they would hold the
 # agent's shutdown for the runner's whole shutdown timeout, so shutdown cancels them.
 _STREAMS = web.AppKey("streams", set[asyncio.Task[Any]])
@@ -268,6 +269,16 @@ def _container_usage(c: rt.ContainerInfo, s: rt.ContainerStats) -> dict[str, Any
     }
 
 
+async def history(request: web.Request) -> web.Response:
+    """The bounded usage history (CPU, memory, temperature, disk and network rates), for
+    sparklines: ``{"points": [{"at": <unix seconds>, "cpuPercent": ...}, ...]}``, oldest
+    first; a value the machine does not report is null."""
+    render = request.app[_HISTORY]
+    assert callable(render)
+    points: list[dict[str, Any]] = render()
+    return web.json_response({"kind": "UsageHistory", "points": points})
+
+
 async def healthz(request: web.Request) -> web.Response:
     manager = request.app[_MANAGER]
     if not manager.runtime_healthy:
@@ -283,17 +294,22 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def build(
-    manager: PodManager, usage: NodeUsage, render_metrics: Callable[[], bytes]
+    manager: PodManager,
+    usage: NodeUsage,
+    render_metrics: Callable[[], bytes],
+    usage_history: Callable[[], list[dict[str, Any]]],
 ) -> web.Application:
     app = web.Application(middlewares=[only_the_apiserver])
     app[_MANAGER] = manager
     app[_USAGE] = usage
     app[_METRICS] = render_metrics
+    app[_HISTORY] = usage_history
     app[_STREAMS] = set()
     app.on_shutdown.append(_end_streams)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/containerLogs/{ns}/{pod}/{container}", container_logs)
     app.router.add_get("/stats/summary", summary)
+    app.router.add_get("/stats/history", history)
     app.router.add_get("/exec/{ns}/{pod}/{container}", exec_)
     app.router.add_get("/metrics", metrics)
     return app

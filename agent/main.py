@@ -299,7 +299,7 @@ class Agent:
         pem = options.data_dir / "serving.pem"
         ca = await self._serving_certificate(address, pem)
         context = await asyncio.to_thread(endpoint.server_context, str(pem), ca)
-        app = endpoint.build(self.manager, self._usage, self._metrics)
+        app = endpoint.build(self.manager, self._usage, self._metrics, self._history)
         # Stopping waits this long for requests in flight (endless streams are ended at
         # once: endpoint.py), not aiohttp's default minute.
         self._runner = web.AppRunner(
@@ -351,6 +351,23 @@ class Agent:
     async def _usage(self) -> dict[str, Any]:
         assert self.node is not None
         return await self.node.usage()
+
+    def _history(self) -> list[dict[str, Any]]:
+        if self.node is None:
+            return []
+        return [
+            {
+                "at": p.at,
+                "cpuPercent": p.cpu_percent,
+                "memoryPercent": p.memory_percent,
+                "temperatureCelsius": p.temperature_celsius,
+                "diskReadBytesPerSecond": p.disk_read_rate,
+                "diskWriteBytesPerSecond": p.disk_write_rate,
+                "networkReceiveBytesPerSecond": p.net_recv_rate,
+                "networkTransmitBytesPerSecond": p.net_sent_rate,
+            }
+            for p in self.node.history.points()
+        ]
 
     def _metrics(self) -> bytes:
         lines = []

@@ -70,7 +70,8 @@ def _scale() -> Subresource:
 RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Namespace", "namespaces", False, ("ns",),
              subresources=(_status("Namespace"),)),
-    Resource("", "v1", "Node", "nodes", False, ("no",), subresources=(_status("Node"),)),
+    Resource("", "v1", "Node", "nodes", False, ("no",),
+             subresources=(_status("Node"), Subresource("proxy", "NodeProxyOptions", ("get",)))),
     Resource(
         "", "v1", "Pod", "pods", True, ("po",), ("all",),
         subresources=(

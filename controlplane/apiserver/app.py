@@ -305,6 +305,10 @@ async def _resource(
         assert state.proxy is not None
         assert target.name is not None
         return await state.proxy.exec(request, target.namespace or "", target.name, request.query)
+    elif sub == "proxy" and method == "GET":
+        assert state.proxy is not None
+        assert target.name is not None
+        return await state.proxy.node_get(target.name, target.proxy_path, request.query_string)
     raise errors.MethodNotAllowed(f"{method} is not supported on {target.resource.plural}/{sub}")
 
 

@@ -1,5 +1,8 @@
-"""Talking to node agents: pods/log (streamed through) and usage summaries (for
-metrics.k8s.io).
+"""Talking to node agents: pods/log (streamed through), pods/exec (relayed), usage
+summaries (for metrics.k8s.io) and ``nodes/<name>/proxy/<path>`` for the agent's read-only
+paths (healthz, metrics, stats/summary, stats/history: what ``kubectl get --raw`` and
+the TUI's sparklines read; the authorizer lets only admins through, as Kubernetes'
+nodes/proxy is reserved to cluster admins).
 
 The agent on every node serves the kubelet's API on its endpoint (port from the Node's
 ``status.daemonEndpoints.kubeletEndpoint.Port``, 10250 by default) over TLS: the
@@ -9,6 +12,8 @@ agent's serving certificate against the cluster CA. Paths are the kubelet's:
     GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&sinceSeconds=
         &timestamps=&previous=&limitBytes=
     GET /stats/summary
+    GET /stats/history    the agent's bounded usage history
+    GET /metrics, /healthz
 
 A node that cannot be reached gives 503 within a few seconds, never a hang.
 """
@@ -38,6 +43,7 @@ _LOG_FLAGS = ("follow", "timestamps", "previous")
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 _EXEC_PARAMS = {"command", "stdin", "stdout", "stderr", "tty"}
 _LOG_NUMBERS = {"tailLines": 0, "sinceSeconds": 1, "limitBytes": 1}
+PROXY_PATHS = frozenset({"healthz", "metrics", "stats/summary", "stats/history"})
 
 
 class NodeProxy:
@@ -179,6 +185,28 @@ class NodeProxy:
             await upstream.close()
             await downstream.close()
         return downstream
+
+    async def node_get(self, node: str, path: str, query: str) -> web.Response:
+        """GET one of the agent's read-only paths, relayed as it answered."""
+        if path not in PROXY_PATHS:
+            raise errors.NotFound(
+                f'nodes/proxy serves {", ".join(sorted(PROXY_PATHS))}, not "{path}"'
+            )
+        url = f"{self.endpoint(node)}/{path}" + (f"?{query}" if query else "")
+        try:
+            async with self._client().get(
+                url, timeout=aiohttp.ClientTimeout(total=10, sock_connect=CONNECT_TIMEOUT)
+            ) as upstream:
+                raw = await upstream.read()
+                if upstream.status >= 400:
+                    raise _relay_error(raw, upstream.status, node)
+                content_type = upstream.headers.get("Content-Type", "text/plain")
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise errors.ServiceUnavailable(
+                f'the agent of node "{node}" cannot be reached ({e or type(e).__name__})',
+                retry_after=5,
+            ) from e
+        return web.Response(body=raw, headers={"Content-Type": content_type})
 
     async def summary(self, node: str) -> dict[str, Any]:
         """The agent's usage summary (the kubelet's /stats/summary shape)."""

@@ -4,6 +4,7 @@
 /api/v1/namespaces/<ns>/<plural>[/<name>[/<sub>]]                  core, namespaced
 /apis/<group>/<version>/...                                        the same for groups
 /api/v1/namespaces/<ns>/status|finalize                            namespace subresources
+/api/v1/nodes/<name>/proxy/<path>                                  a node agent's endpoint
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ class Target:
     namespace: str | None  # None: all namespaces (or a cluster-scoped resource)
     name: str | None
     subresource: str | None
+    proxy_path: str = ""  # nodes/<name>/proxy/<path>: the agent's path
 
 
 def parse(path: str) -> Target | None:
@@ -49,6 +51,8 @@ def parse(path: str) -> Target | None:
     elif rest[0] == "namespaces" and len(rest) >= 3:
         namespace, rest = rest[1], rest[2:]
     resource = by_plural(group, version, rest[0])
+    if resource is not None and resource.kind == "Node" and rest[2:3] == ["proxy"]:
+        return Target(resource, None, rest[1], "proxy", "/".join(rest[3:]))
     if resource is None or len(rest) > 3:
         raise errors.NotFound("the server could not find the requested resource")
     if namespace is not None and not resource.namespaced:

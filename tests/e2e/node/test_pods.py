@@ -507,3 +507,22 @@ def test_top(node: Node, namespace: str) -> None:
 def test_images_are_listed_in_the_node_status(node: Node) -> None:
     images = get_json(node.server, "node", node.name)["status"].get("images") or []
     assert any(BUSYBOX in json.dumps(i) for i in images)
+
+
+def test_usage_history_and_agent_paths_through_nodes_proxy(node: Node) -> None:
+    """The agent's bounded usage history (the TUI's sparklines) and its metrics, read
+    through the apiserver as ``kubectl get --raw`` does; only the agent's read-only
+    paths are served."""
+    server = node.server
+    base = f"/api/v1/nodes/{node.name}/proxy"
+    history = json.loads(kubectl(server, "get", "--raw", f"{base}/stats/history").stdout)
+    assert history["kind"] == "UsageHistory"
+    assert history["points"], "the agent samples the machine at start"
+    point = history["points"][-1]
+    assert point["at"] > 0
+    assert 0 <= point["cpuPercent"] <= 100
+    assert 0 < point["memoryPercent"] < 100
+    assert "bramble_agent_pods" in kubectl(server, "get", "--raw", f"{base}/metrics").stdout
+    refused = kubectl(server, "get", "--raw", f"{base}/containerLogs/x/y/z", check=False)
+    assert refused.returncode != 0
+    assert "nodes/proxy serves" in refused.stderr

@@ -90,6 +90,8 @@ MATRIX: list[tuple[str, UserInfo, RequestAttributes, bool]] = [
     ("viewer exec", VIEWER, R("create", "pods", "default", "web", sub="exec"), False),
     ("viewer attach", VIEWER, R("get", "pods", "default", "web", sub="attach"), False),
     ("viewer portforward", VIEWER, R("get", "pods", "default", "w", sub="portforward"), False),
+    ("viewer node proxy", VIEWER, R("get", "nodes", name="pi-1", sub="proxy"), False),
+    ("admin node proxy", ADMIN, R("get", "nodes", name="pi-1", sub="proxy"), True),
     ("viewer proxy", VIEWER, R("get", "services", "default", "s", sub="proxy"), False),
     ("viewer unknown verb", VIEWER, R("escalate", "roles", "default"), False),
     # --- node: its Node -----------------------------------------------------------------
@@ -171,6 +173,7 @@ MATRIX: list[tuple[str, UserInfo, RequestAttributes, bool]] = [
     ("A create pod", A, R("create", "pods", "default", "web"), False),
     ("A exec", A, R("create", "pods", "default", "web", sub="exec", pod_node="pi-1"), False),
     ("A read log", A, R("get", "pods", "default", "web", sub="log", pod_node="pi-1"), False),
+    ("A proxy to itself", A, R("get", "nodes", name="pi-1", sub="proxy"), False),
     ("A evict", A, R("create", "pods", "default", "web", sub="eviction", pod_node="pi-1"), False),
     ("A deletecollection pods", A, R("deletecollection", "pods", "default"), False),
     # --- node: configmaps and secrets referenced by its pods -------------------------------
