@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import pty
+import select
+import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -382,6 +387,52 @@ def test_logs_follow_and_exec(node: Node, namespace: str) -> None:
         server, "exec", "-n", namespace, "talker", "--", "sh", "-c", "exit 7", check=False
     )
     assert failed.returncode == 7
+    # kubectl exec -it: a terminal on our side (a pty), so kubectl asks for one in the
+    # container too; the shell's prompt, its echo and its exit code come back.
+    session = _interactive(server, ["exec", "-it", "-n", namespace, "talker", "--", "sh"],
+                           "tty; echo hi-$((1+2))\nexit 3\n")  # fmt: skip
+    assert session.returncode == 3, session.output
+    assert "hi-3" in session.output
+    assert "/dev/pts/" in session.output  # the container's shell got a terminal too
+
+
+@dataclass(frozen=True)
+class _Session:
+    returncode: int
+    output: str
+
+
+def _interactive(server: Any, args: list[str], typed: str, timeout: float = 30) -> _Session:
+    """Run kubectl on a pseudo-terminal, type ``typed``, read until it exits."""
+    controller, terminal = pty.openpty()
+    env = {**os.environ, "KUBECONFIG": str(server.kubeconfig), "TERM": "xterm"}
+    proc = subprocess.Popen(
+        ["kubectl", *args], stdin=terminal, stdout=terminal, stderr=terminal, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(terminal)
+    os.write(controller, typed.encode())
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # EIO: kubectl exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    return _Session(code, output.decode(errors="replace"))
 
 
 def _line_number(line: str) -> int:
