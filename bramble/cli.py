@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from api import runner
 from bramble import __version__, logs
 
 
@@ -175,7 +176,7 @@ def server(
             scheduler_config=scheduler_config,
             scheduler_in_process=scheduler_in_process,
         )
-        asyncio.run(run(options))
+        runner.run(run(options))
     except (StoreError, ServerError) as e:
         fail(str(e))
 
@@ -303,7 +304,7 @@ def agent(
     if node_name:
         options.name = node_name
     try:
-        asyncio.run(run_agent(options))
+        runner.run(run_agent(options))
     except AgentError as e:
         fail(str(e))
 

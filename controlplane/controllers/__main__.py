@@ -5,10 +5,10 @@ controller manager as a process of its own, a client of the apiserver like any o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
+from api import runner
 from controlplane.controllers.manager import (
     CONTROLLERS,
     ManagerConfig,
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     manager = run_manager(
         args.kubeconfig, config=ManagerConfig(controllers=names), identity=args.identity
     )
-    asyncio.run(run_until_stopped("controller-manager", manager))
+    runner.run(run_until_stopped("controller-manager", manager))
     return 0
 
 

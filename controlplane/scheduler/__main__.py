@@ -10,10 +10,10 @@ goes away (controlplane/process.py); either way the lease is released on the way
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
+from api import runner
 from controlplane.process import LOG_LEVELS, run_until_stopped, setup_logging
 from controlplane.scheduler.config import ConfigError, SchedulerConfig, load
 from controlplane.scheduler.run import run_scheduler
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"scheduler: error: {e}\n")
         return 2
     scheduler = run_scheduler(args.kubeconfig, config=config, identity=args.identity)
-    asyncio.run(run_until_stopped("scheduler", scheduler))
+    runner.run(run_until_stopped("scheduler", scheduler))
     return 0
 
 
