@@ -121,11 +121,14 @@ class BrambleServer:
 
 def _no_agent() -> list[str]:
     """``--no-agent`` when this bramble's server embeds a node agent: the benchmark
-    measures the control plane, and an agent would compete with it for the CPU."""
+    measures the control plane, and an agent would compete with it for the CPU. Also
+    ``--no-controllers`` when it has them: the benchmarks' hollow nodes renew no Lease
+    (or renew it on their own schedule), and the node lifecycle controller would taint
+    them unreachable and evict their pods in the middle of a measurement."""
     usage = subprocess.run(
         [sys.executable, "-m", "bramble", "server", "--help"],
         capture_output=True,
         text=True,
         check=False,
     ).stdout
-    return ["--no-agent"] if "--no-agent" in usage else []
+    return [flag for flag in ("--no-agent", "--no-controllers") if flag in usage]

@@ -33,7 +33,13 @@ LEASE_NAME: Final = "bramble-controller-manager"
 
 # name -> "module:Class"; imported when enabled, so a controller's module costs nothing
 # when it is switched off.
-CONTROLLERS: Final[dict[str, str]] = {}
+CONTROLLERS: Final[dict[str, str]] = {
+    "daemonset": "controlplane.controllers.daemonset:DaemonSetController",
+    "job": "controlplane.controllers.job:JobController",
+    "ttlafterfinished": "controlplane.controllers.ttlafterfinished:TTLAfterFinishedController",
+    "replicaset": "controlplane.controllers.replicaset:ReplicaSetController",
+    "garbagecollector": "controlplane.controllers.garbagecollector:GarbageCollector",
+}
 
 
 class UnknownController(ValueError):

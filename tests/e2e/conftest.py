@@ -19,12 +19,16 @@ _SERVERS: list[BrambleServer] = []
 
 @pytest.fixture(scope="session")
 def bramble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrambleServer]:
-    # --no-scheduler --no-controllers: these tests play the scheduler and the kubelet
-    # themselves (they POST bindings to nodes that may not exist, which pod GC would
-    # clean up), as Kubernetes' apiserver tests run without them; the scheduler's and the
-    # controllers' own end-to-end tests are in tests/controlplane/.
+    # --no-scheduler and only the garbage collector: these tests play the scheduler and
+    # the kubelet themselves (they POST bindings to nodes that may not exist, which pod GC
+    # would clean up), as Kubernetes' apiserver tests run without them; the scheduler's
+    # and the controllers' own end-to-end tests are in tests/controlplane/. The garbage
+    # collector runs because `kubectl delete --cascade=orphan|foreground` waits on it.
     server = BrambleServer.start(
-        tmp_path_factory.mktemp("bramble") / "data", "--no-scheduler", "--no-controllers"
+        tmp_path_factory.mktemp("bramble") / "data",
+        "--no-scheduler",
+        "--controllers",
+        "garbagecollector",
     )
     _SERVERS.append(server)
     try:

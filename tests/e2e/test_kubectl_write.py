@@ -248,12 +248,6 @@ def test_a_stuck_namespace_is_released_through_finalize(kubectl: Kubectl) -> Non
     assert "NotFound" in kubectl.fails("get", "namespace", ns)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no garbage collector yet: --cascade=orphan and =foreground add the orphan and "
-    "foregroundDeletion finalizers, which only Kubernetes' garbage collector removes, so "
-    "the object stays Terminating (and kubectl delete waits) forever",
-)
 @pytest.mark.parametrize("cascade", ["orphan", "foreground"])
 def test_delete_with_cascade(kubectl: Kubectl, namespace: str, cascade: str) -> None:
     ns = ("-n", namespace)
