@@ -25,9 +25,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from controlplane.store import default_url, open_store
+from controlplane.store import Store, default_url, open_store
 from controlplane.store.compactor import Compactor
+
+if TYPE_CHECKING:
+    from controlplane.apiserver.auth.pki import Pki
 
 logger = logging.getLogger(__name__)
 
@@ -90,26 +94,21 @@ async def run(options: ServerOptions, *, ready: asyncio.Event | None = None) -> 
 
 async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
     from controlplane.apiserver.auth import pki as pkis
-    from controlplane.apiserver.netaddr import local_addresses
     from controlplane.apiserver.server import ApiServer
 
     data_dir = options.data_dir
     scheduler_config = await _scheduler_config(options)
     _check_controllers(options)
     try:
-        pki = await asyncio.to_thread(
-            pkis.ensure_cluster_pki,
-            data_dir,
-            hostnames=pkis.default_hostnames(),
-            ips=await asyncio.to_thread(local_addresses),
-        )
-    except pkis.PkiError as e:
-        raise ServerError(e.message) from e
+        await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
         raise ServerError(f"cannot prepare {data_dir}: {e.strerror}") from e
-    if pki.issued:
-        logger.info("pki issued=%s dir=%s", ",".join(pki.issued), pki.dir)
     store = await open_store(options.store_url or default_url(data_dir))
+    try:
+        pki = await _cluster_pki(data_dir, store)
+    except BaseException:
+        await store.close()
+        raise
     apiserver = ApiServer(
         store,
         host=options.host,
@@ -189,6 +188,35 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             await compactor
         await apiserver.stop()
         await store.close()
+
+
+async def _cluster_pki(data_dir: Path, store: Store) -> Pki:
+    """This server's PKI, with the cluster CA shared through the store
+    (controlplane/apiserver/auth/bootstrap.py): a second server on the same store
+    adopts the first one's CA."""
+    from controlplane.apiserver.auth import bootstrap
+    from controlplane.apiserver.auth import pki as pkis
+    from controlplane.apiserver.netaddr import local_addresses
+
+    pki_dir = data_dir / "pki"
+    try:
+        stored = await bootstrap.stored_ca(store)
+        await asyncio.to_thread(bootstrap.adopt, pki_dir, stored)
+        pki = await asyncio.to_thread(
+            pkis.ensure_cluster_pki,
+            data_dir,
+            hostnames=pkis.default_hostnames(),
+            ips=await asyncio.to_thread(local_addresses),
+        )
+        if stored is None:
+            await bootstrap.publish(store, pki_dir)
+    except pkis.PkiError as e:
+        raise ServerError(e.message) from e
+    except OSError as e:
+        raise ServerError(f"cannot prepare {data_dir}: {e.strerror}") from e
+    if pki.issued:
+        logger.info("pki issued=%s dir=%s", ",".join(pki.issued), pki.dir)
+    return pki
 
 
 async def _embedded_agent(options: ServerOptions, pki: object, url: str) -> None:

@@ -18,8 +18,9 @@ The first start builds the whole directory in a temporary sibling and renames it
 place, so a crash leaves no PKI or a complete one; later writes replace one file at a
 time atomically (``atomic.write_private``). Whatever cannot be repaired without the
 operator (a missing, corrupt or mismatched file) raises ``PkiError``, whose message
-names the file and says what to do. A second control-plane server gets the same CA by
-copying ``ca.crt`` and ``ca.key`` into its own ``pki/`` before its first start.
+names the file and says what to do. A second control-plane server on the same store gets
+the same CA through the store (bootstrap.py), or by copying ``ca.crt`` and ``ca.key``
+into its own ``pki/`` before its first start.
 
 Everything here blocks (file I/O, key generation): call it off the event loop.
 """
