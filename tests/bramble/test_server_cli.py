@@ -120,3 +120,28 @@ def test_bad_stores_give_one_line_and_status_1(tmp_path: Path, store: str, says:
     assert len(errors) == 1, result.stderr
     assert says in errors[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(["--controllers", "replicaset,bogus"], "unknown controller bogus", id="ctl"),
+        pytest.param(["--controllers", ","], "unknown controller (none given)", id="empty"),
+    ],
+)
+def test_bad_component_options_give_one_line_and_status_1(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    result = subprocess.run(
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
+    assert len(errors) == 1, result.stderr
+    assert says in errors[0]
+    assert "known: " in errors[0]
+    assert "Traceback" not in result.stderr
