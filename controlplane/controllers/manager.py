@@ -39,6 +39,8 @@ CONTROLLERS: Final[dict[str, str]] = {
     "ttlafterfinished": "controlplane.controllers.ttlafterfinished:TTLAfterFinishedController",
     "replicaset": "controlplane.controllers.replicaset:ReplicaSetController",
     "garbagecollector": "controlplane.controllers.garbagecollector:GarbageCollector",
+    "nodelifecycle": "controlplane.controllers.nodelifecycle:NodeLifecycleController",
+    "podgc": "controlplane.controllers.podgc:PodGC",
 }
 
 
