@@ -77,6 +77,7 @@ class PodWorker:
     problems: dict[str, podstatus.ContainerProblem] = field(default_factory=dict)
     backoff: dict[str, _Backoff] = field(default_factory=dict)
     last_status: Obj | None = None
+    last_status_version: int = 0  # the pod's resourceVersion our last status write made
     volume_paths: dict[str, str] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _timer: asyncio.TimerHandle | None = None
@@ -313,8 +314,14 @@ class PodWorker:
             started=ctx.startup(self.uid),
         )
         status = podstatus.compute(pod, observed, now=ctx.clock())
-        if _same_status(status, pod.get("status") or {}) or _same_status(
-            status, self.last_status or {}
+        if _same_status(status, pod.get("status") or {}):
+            return
+        # The informer may not have brought our own last write yet: skip a repeat of it.
+        # But once the cached pod is newer than that write and differs (someone else
+        # wrote its status: the node lifecycle controller marks the pods of an
+        # unreachable node not ready), write again, as the kubelet's status manager does.
+        if _same_status(status, self.last_status or {}) and (
+            _version(pod) <= self.last_status_version
         ):
             return
         meta = pod["metadata"]
@@ -329,7 +336,7 @@ class PodWorker:
             self._wake_later(5.0)
             return
         self.last_status = status
-        del updated  # the informer brings the new object
+        self.last_status_version = _version(updated)
 
     async def _finish_deletion(
         self, pod: Obj, sandbox: rt.SandboxInfo | None, containers: list[rt.ContainerInfo]
@@ -434,6 +441,15 @@ def _bytes(value: object) -> int | None:
 def _shares(value: object) -> int | None:
     milli = _milli(value)
     return None if milli is None else max(2, milli * 1024 // 1000)  # the kubelet's formula
+
+
+def _version(obj: Obj) -> int:
+    """An object's resourceVersion as a number (bramble's are store revisions); 0 if
+    absent or not a number."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _same_status(new: Obj, old: Obj) -> bool:

@@ -243,3 +243,38 @@ async def test_one_failing_pod_never_blocks_another(tmp_path: Path) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await running
         await agent.manager.stop()
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+def status_writes(agent: Agent, name: str) -> int:
+    return sum(1 for c in agent.api.calls if (c.verb, c.plural, c.name) == ("patch", "pods", name))
+
+
+async def test_status_overwritten_by_someone_else_is_written_again(agent: Agent) -> None:
+    """The node lifecycle controller marks the pods of an unreachable node not ready; when
+    the node is back its agent must put its own view back, even though that view did not
+    change since its last write (the kubelet's status manager compares with the API)."""
+    agent.api.put(pod("steady"))
+    worker = agent.worker("steady")
+    assert state(await agent.sync(worker)) == "running"
+    writes = status_writes(agent, "steady")
+    # A sync with nothing new writes nothing.
+    await agent.sync(worker)
+    assert status_writes(agent, "steady") == writes
+
+    current = agent.api.get_pod(NS, "steady")
+    assert current is not None
+    conditions = [
+        {**c, "status": "False", "reason": "NodeUnreachable"} if c["type"] == "Ready" else c
+        for c in current["status"]["conditions"]
+    ]
+    await agent.api.patch(PODS, NS, "steady", {"status": {"conditions": conditions}})
+
+    await agent.sync(worker)
+    assert status_writes(agent, "steady") == writes + 2  # theirs, then ours
+    after = agent.api.get_pod(NS, "steady")
+    assert after is not None
+    ready = next(c for c in after["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True"
