@@ -38,6 +38,7 @@ CONTROLLERS: Final[dict[str, str]] = {
     "job": "controlplane.controllers.job:JobController",
     "ttlafterfinished": "controlplane.controllers.ttlafterfinished:TTLAfterFinishedController",
     "replicaset": "controlplane.controllers.replicaset:ReplicaSetController",
+    "deployment": "controlplane.controllers.deployment:DeploymentController",
     "garbagecollector": "controlplane.controllers.garbagecollector:GarbageCollector",
     "nodelifecycle": "controlplane.controllers.nodelifecycle:NodeLifecycleController",
     "podgc": "controlplane.controllers.podgc:PodGC",
