@@ -10,6 +10,7 @@ Paths come from the resource registry: ``client.create(PODS, "default", pod)``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import ssl
@@ -152,6 +153,10 @@ class ApiClient:
 
     async def close(self) -> None:
         await self._session.close()
+        # aiohttp closes TLS transports on later loop iterations (its documentation's
+        # "graceful shutdown" advice): give them those, so that a client closed just
+        # before its loop ends leaves no unclosed transport behind.
+        await asyncio.sleep(0.01)
 
     async def request(
         self,

@@ -157,12 +157,13 @@ class _Stream:
         sel = self.sel
         response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
         response.enable_chunked_encoding()
-        await response.prepare(request)
         try:
+            await response.prepare(request)
             await self._stream(response, objects, initial, watcher, limit=limit)
         except ConnectionResetError:
-            # The client closed its watch between two of our writes (aiohttp's
-            # ClientConnectionResetError is one): nobody is left to answer.
+            # The client closed its watch before the headers went out or between two
+            # of our writes (aiohttp's ClientConnectionResetError is one): nobody is
+            # left to answer.
             logger.debug("watch client went away resource=%s", sel.resource.plural)
         return response
 
