@@ -72,20 +72,32 @@ class EventRecorder:
         self._action = action
         self._clock = clock
         self._senders = senders
-        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] = asyncio.Queue(_QUEUE_LIMIT)
+        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str, str]] = asyncio.Queue(
+            _QUEUE_LIMIT
+        )
         self._seen: dict[tuple[str, str, str], _Seen] = {}
         self._lock = asyncio.Lock()  # one correlation decision at a time
         self.dropped = 0
 
     def record(
-        self, obj: Obj, kind: str, reason: str, message: str, *, action: str | None = None
+        self,
+        obj: Obj,
+        kind: str,
+        reason: str,
+        message: str,
+        *,
+        action: str | None = None,
+        component: str | None = None,
     ) -> None:
         """Queue an event about ``obj`` (an API object with kind, apiVersion and
-        metadata); ``kind`` Normal or Warning; ``action`` defaults to the recorder's."""
+        metadata); ``kind`` Normal or Warning; ``action`` and ``component`` (the event's
+        source, "From" in ``kubectl describe``) default to the recorder's."""
         if len(message) > MAX_MESSAGE:  # the apiserver's limit for new-style events
             message = message[: MAX_MESSAGE - 3] + "..."
         try:
-            self._queue.put_nowait((obj, kind, reason, message, action or self._action))
+            self._queue.put_nowait(
+                (obj, kind, reason, message, action or self._action, component or self._component)
+            )
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -106,9 +118,9 @@ class EventRecorder:
 
     async def _sender(self) -> None:
         while True:
-            obj, kind, reason, message, action = await self._queue.get()
+            obj, kind, reason, message, action, component = await self._queue.get()
             try:
-                await self._send(obj, kind, reason, message, action)
+                await self._send(obj, kind, reason, message, action, component)
             except errors.ApiError as e:
                 logger.debug("event not recorded reason=%s error=%s", reason, e.message)
             except Exception:
@@ -116,7 +128,9 @@ class EventRecorder:
             finally:
                 self._queue.task_done()
 
-    async def _send(self, obj: Obj, kind: str, reason: str, message: str, action: str) -> None:
+    async def _send(
+        self, obj: Obj, kind: str, reason: str, message: str, action: str, component: str
+    ) -> None:
         meta = obj.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
         uid = str(meta.get("uid") or "")
@@ -148,8 +162,8 @@ class EventRecorder:
             "reason": reason,
             "message": message,
             "type": kind,
-            "source": {"component": self._component},
-            "reportingComponent": self._component,
+            "source": {"component": component},
+            "reportingComponent": component,
             "reportingInstance": self._instance[:128],
             "action": action,
             "firstTimestamp": _time(now),

@@ -132,6 +132,9 @@ class Controller(ABC):
     (through ``self.ctx.informers``) and implement ``reconcile``."""
 
     name: ClassVar[str]
+    # Its events' source ("From" in kubectl describe), as Kubernetes names its
+    # controllers; "<name>-controller" when not set.
+    component: ClassVar[str] = ""
     workers: ClassVar[int] = 2
 
     def __init__(self, ctx: Context) -> None:
@@ -148,7 +151,8 @@ class Controller(ABC):
         self.queue.add(key_of(obj))
 
     def record(self, obj: Obj, kind: str, reason: str, message: str) -> None:
-        self.ctx.recorder.record(obj, kind, reason, message, action=self.name)
+        component = self.component or f"{self.name}-controller"
+        self.ctx.recorder.record(obj, kind, reason, message, action=self.name, component=component)
 
     @abstractmethod
     async def reconcile(self, key: str) -> Result | None:

@@ -114,6 +114,7 @@ def _ready(node: Obj) -> bool:
 
 class PodGC(Controller):
     name: ClassVar[str] = "podgc"
+    component: ClassVar[str] = "pod-garbage-collector"
     workers: ClassVar[int] = 1
     settings: ClassVar[PodGCSettings] = PodGCSettings()
 

@@ -44,6 +44,7 @@ def expires_at(job: dict[str, Any]) -> datetime | None:
 
 class TTLAfterFinishedController(Controller):
     name: ClassVar[str] = "ttlafterfinished"
+    component: ClassVar[str] = "ttl-after-finished-controller"
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)

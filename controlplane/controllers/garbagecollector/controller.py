@@ -60,6 +60,7 @@ def _deletion_state(obj: Obj) -> tuple[object, list[str]]:
 
 class GarbageCollector(Controller):
     name: ClassVar[str] = "garbagecollector"
+    component: ClassVar[str] = "garbage-collector-controller"
     workers: ClassVar[int] = 4
 
     def __init__(self, ctx: Context) -> None:

@@ -58,6 +58,7 @@ def _pod_node(pod: Obj) -> list[str]:
 
 class NodeLifecycleController(Controller):
     name: ClassVar[str] = "nodelifecycle"
+    component: ClassVar[str] = "node-controller"
     settings: ClassVar[hl.NodeLifecycleSettings] = hl.NodeLifecycleSettings()
 
     def __init__(self, ctx: Context) -> None:

@@ -265,6 +265,8 @@ async def test_scale_up_down_prefers_not_ready_and_records_events(
         assert f"Deleted pod: {keeper}" not in deleted
         # Exactly as many creations as replicas: the cache lag never doubled one.
         assert all(e.get("count", 1) == 1 for e in matching(events, "SuccessfulCreate"))
+        # "From" in kubectl describe, as Kubernetes names the controller.
+        assert {e["source"]["component"] for e in events} == {"replicaset-controller"}
 
 
 async def test_replaces_deleted_terminating_and_finished_pods(
