@@ -37,9 +37,19 @@ class Running:
 
 
 class BrambleServer:
-    def __init__(self, data_dir: Path, *, min_files: int = 4096, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        min_files: int = 4096,
+        args: Sequence[str] = (),
+        controllers: bool = False,
+    ) -> None:
+        """``controllers``: keep the server's controller manager (bench/controllers.py
+        measures it, with hollow nodes that renew their Leases); off by default."""
         self.data_dir = data_dir
         self._args = list(args)
+        self._controllers = controllers
         self.log = data_dir / "server.log"
         self._min_files = min_files
         self._proc: subprocess.Popen[bytes] | None = None
@@ -47,7 +57,8 @@ class BrambleServer:
     def start(self) -> Running:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "bramble", "server"]
-        command += ["--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0", *_no_agent()]
+        command += ["--data-dir", str(self.data_dir), "--listen", "127.0.0.1:0"]
+        command += [f for f in _no_agent() if not (self._controllers and f == "--no-controllers")]
         command += self._args
         with self.log.open("wb") as log:
             self._proc = subprocess.Popen(
