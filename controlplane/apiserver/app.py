@@ -61,6 +61,7 @@ class State:
     metrics: Metrics = field(default_factory=Metrics)
     audit: AuditLog | None = None
     inflight: int = 0
+    heartbeats: int = 0  # node lease and status requests in flight (a pool of their own)
     proxy: NodeProxy | None = None
     metrics_api: MetricsApi | None = None
     pki: Pki | None = None
@@ -76,20 +77,40 @@ def _target(request: web.Request) -> routes.Target | None:
     return value if isinstance(value, routes.Target) else None
 
 
+_NODE_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
+
+
+def _is_heartbeat(request: web.Request) -> bool:
+    """A node renewing its Lease or writing its status: what keeps it from being
+    declared dead. Kubernetes' API priority and fairness gives these a priority level of
+    their own (system-node-high); here they have an in-flight pool of their own, so a
+    burst of other requests (a 3000-replica rollout) cannot make healthy nodes miss
+    their heartbeats and be evicted. Who may write them is still checked as usual."""
+    path = request.path
+    if path.startswith(_NODE_LEASES):
+        return True
+    return path.startswith("/api/v1/nodes/") and path.endswith("/status")
+
+
 @web.middleware
 async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Limits, metrics and the audit log, around everything else."""
     state = request.app[STATE]
     is_watch = request.query.get("watch") in ("true", "1")
-    if not is_watch and state.inflight >= state.max_inflight:
+    heartbeat = not is_watch and _is_heartbeat(request)
+    if heartbeat:
+        full = state.heartbeats >= max(50, state.max_inflight // 4)
+    else:
+        full = not is_watch and state.inflight >= state.max_inflight
+    if full:
         state.metrics.rejected.inc()
         return respond.error(
             errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
         )
     started = time.perf_counter()
-    if is_watch:
-        pass
-    else:
+    if heartbeat:
+        state.heartbeats += 1
+    elif not is_watch:
         state.inflight += 1
         state.metrics.inflight.set(state.inflight)
     response: web.StreamResponse | None = None
@@ -109,7 +130,9 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         return response
     finally:
-        if not is_watch:
+        if heartbeat:
+            state.heartbeats -= 1
+        elif not is_watch:
             state.inflight -= 1
             state.metrics.inflight.set(state.inflight)
         _account(request, state, response, started)
