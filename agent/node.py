@@ -6,7 +6,13 @@
 * Status: the hardware is read every ``status_interval`` (off the event loop); the
   status is written when it changed and at least every ``report_interval``.
 * Lease: ``kube-node-lease/<node>`` is renewed every ``lease_interval`` (10 s, as the
-  kubelet); a failed renewal is retried with back-off from 200 ms up to 7 s.
+  kubelet) on a fixed schedule: a renewal is due an interval after the previous one
+  *started*, so slow writes (an apiserver under load) do not stretch the period past
+  the node lifecycle controller's grace; one that took longer than the interval is
+  followed by the next at once, never overlapped (one renewal at a time). A renewal is
+  one PUT of the Lease the last write returned, with a fresh renewTime; the Lease is
+  read (or created) only when none is known, or the PUT met a Conflict or NotFound (then
+  written once more). A failed renewal is retried with back-off from 200 ms up to 7 s.
 
 Ready reflects the container runtime: a runtime that cannot be listed makes the node
 NotReady with the runtime's error as the message.
@@ -18,7 +24,8 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -83,13 +90,20 @@ class NodeAgent:
         manager: PodManager,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``clock``: wall time (timestamps); ``monotonic`` and ``sleep``: the lease
+        schedule's time (injected by tests)."""
         self._client = client
         self.settings = settings
         self._probe = probe
         self._runtime = runtime
         self._manager = manager
         self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._lease: Obj | None = None  # as the last successful write returned it
         self.history = hardware.UsageHistory()
         self.report: hardware.HardwareReport | None = None
         self._runtime_version = "unknown://0"
@@ -225,44 +239,67 @@ class NodeAgent:
     async def run_lease(self) -> None:
         delay = 0.2
         while True:
+            started = self._monotonic()
             try:
                 await self.renew()
-                delay = 0.2
-                await asyncio.sleep(self.settings.lease_interval)
             except errors.ApiError as e:
                 logger.info("lease renewal failed error=%s; retrying in %.1fs", e.message, delay)
-                await asyncio.sleep(delay * (0.5 + random.random()))
+                await self._sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 7.0)
+                continue
+            delay = 0.2
+            # Due an interval after this renewal started, whatever the write took.
+            due = started + self.settings.lease_interval
+            await self._sleep(max(0.0, due - self._monotonic()))
 
     async def renew(self) -> None:
+        """Renew the Lease: one PUT of the Lease last written; a GET (or a create) first
+        when none is known or that PUT met a Conflict or NotFound."""
         name = self.settings.name
-        now = _micro(self._clock())
+        if self._lease is not None:
+            try:
+                self._lease = await self._client.update(
+                    LEASES, LEASE_NAMESPACE, name, self._renewed(self._lease)
+                )
+                return
+            except (errors.Conflict, errors.NotFound) as e:
+                logger.info("lease changed elsewhere error=%s; reading it again", e.message)
+                self._lease = None
         try:
             lease = await self._client.get(LEASES, LEASE_NAMESPACE, name)
         except errors.NotFound:
-            body: Obj = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
-                "spec": {
-                    "holderIdentity": name,
-                    "leaseDurationSeconds": self.settings.lease_duration,
-                    "renewTime": now,
-                },
-            }
-            if self.uid:
-                body["metadata"]["ownerReferences"] = [
-                    {"apiVersion": "v1", "kind": "Node", "name": name, "uid": self.uid}
-                ]
-            await self._client.create(LEASES, LEASE_NAMESPACE, body)
+            self._lease = await self._client.create(LEASES, LEASE_NAMESPACE, self._new_lease())
             return
-        lease["spec"] = {
+        self._lease = await self._client.update(LEASES, LEASE_NAMESPACE, name, self._renewed(lease))
+
+    def _renewed(self, lease: Obj) -> Obj:
+        """A copy of ``lease`` held by this node from now on (the cached one is kept as
+        it is: a failed write must not change it)."""
+        spec = {
             **(lease.get("spec") or {}),
-            "holderIdentity": name,
+            "holderIdentity": self.settings.name,
             "leaseDurationSeconds": self.settings.lease_duration,
-            "renewTime": now,
+            "renewTime": _micro(self._clock()),
         }
-        await self._client.update(LEASES, LEASE_NAMESPACE, name, lease)
+        return {**lease, "spec": spec}
+
+    def _new_lease(self) -> Obj:
+        name = self.settings.name
+        body: Obj = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": LEASE_NAMESPACE},
+            "spec": {
+                "holderIdentity": name,
+                "leaseDurationSeconds": self.settings.lease_duration,
+                "renewTime": _micro(self._clock()),
+            },
+        }
+        if self.uid:
+            body["metadata"]["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": name, "uid": self.uid}
+            ]
+        return body
 
     # --- usage for /stats/summary ---------------------------------------------------------
 

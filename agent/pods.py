@@ -18,7 +18,13 @@ Three inputs wake workers, as in the kubelet's ``syncLoopIteration``:
 
 The desired pods are also written to ``DATA_DIR/pods.json`` (a checkpoint). An agent
 that starts while the control plane is away takes its pods from there, so restart
-policies keep working and nothing running is touched.
+policies keep working and nothing running is touched. Only the API says a pod is gone:
+the checkpoint's pods wait (up to ``checkpoint_grace``) for the informer's first list.
+If it comes, they are synced as the API has them, and one the API no longer has
+(evicted and deleted while this node was away) is only stopped and removed, never
+started again; if it does not, they are synced as remembered (and a later list that
+lacks one has it cleaned up, as any pod deleted from the API). Meanwhile their
+containers keep running, untouched.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class PodManager:
         relist_interval: float = 2.0,
         evented_relist_interval: float = 30.0,
         housekeeping_interval: float = 30.0,
+        checkpoint_grace: float = 10.0,
     ) -> None:
         self.ctx = ctx
         self.informer = informer
@@ -62,6 +69,7 @@ class PodManager:
         self._relist_due = asyncio.Event()
         self.events_live = False  # the runtime's event stream is open
         self._housekeeping_interval = housekeeping_interval
+        self._checkpoint_grace = checkpoint_grace
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sandboxes: dict[str, rt.SandboxInfo] = {}
@@ -165,14 +173,16 @@ class PodManager:
             worker.wake()
 
     async def run(self) -> None:
-        await self._load_checkpoint()
+        remembered = await self._load_checkpoint()
         async with asyncio.TaskGroup() as group:
             group.create_task(self.informer.run(), name="pod-informer")
+            if remembered:
+                group.create_task(self._start_remembered(remembered), name="checkpoint")
             group.create_task(self._relist_loop(), name="relist")
             if isinstance(self.ctx.runtime, rt.EventSource):
                 group.create_task(self._events_loop(self.ctx.runtime), name="runtime-events")
             group.create_task(self._housekeeping_loop(), name="housekeeping")
-            group.create_task(self._checkpoint_loop(), name="checkpoint")
+            group.create_task(self._checkpoint_loop(), name="checkpoint-writer")
 
     async def stop(self) -> None:
         await self.probes.close()
@@ -270,20 +280,54 @@ class PodManager:
             await asyncio.to_thread(_write_atomic, self._checkpoint, orjson.dumps(pods))
             await asyncio.sleep(1.0)  # at most one write a second
 
-    async def _load_checkpoint(self) -> None:
+    async def _load_checkpoint(self) -> list[Obj]:
+        """The pods of the checkpoint, served by the informer's cache until its first
+        list replaces them."""
         try:
             raw = await asyncio.to_thread(self._checkpoint.read_bytes)
             pods = orjson.loads(raw)
         except (OSError, orjson.JSONDecodeError):
-            return
+            return []
         if not isinstance(pods, list):
+            return []
+        remembered = [p for p in pods if isinstance(p, dict) and self._uid(p)]
+        if self.informer.synced.is_set():
+            return []
+        for pod in remembered:
+            self.informer.cache[_key(pod)] = pod
+        logger.info("loaded %d pods from the checkpoint", len(remembered))
+        return remembered
+
+    async def _start_remembered(self, pods: list[Obj]) -> None:
+        """Start the workers of the checkpoint's pods once the API has said which it still
+        has, or after ``checkpoint_grace`` without an answer (the module docstring)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._checkpoint_grace):
+                await self.informer.synced.wait()
+        await self.relist()  # the workers' first sync sees what runs now
+        # No await from here on: the informer cannot sync halfway through.
+        if not self.informer.synced.is_set():
+            logger.info(
+                "the control plane did not answer in %.0fs; syncing %d pods from the checkpoint",
+                self._checkpoint_grace, len(pods),
+            )  # fmt: skip
+            for pod in pods:
+                if self._uid(pod) not in self.workers:
+                    self._desired(pod)
             return
-        # The informer's first list replaces this as soon as the control plane answers.
+        # The informer's list started workers for the pods that changed; these start the
+        # rest of those the API has.
+        current = {self._uid(p): p for p in self.informer.list()}
         for pod in pods:
-            if isinstance(pod, dict) and not self.informer.synced.is_set():
-                self.informer.cache[_key(pod)] = pod
+            uid = self._uid(pod)
+            if uid in self.workers:
+                continue
+            if uid in current:
+                self._desired(current[uid])
+            else:
+                logger.info("pod deleted while this node was away; cleaning up pod=%s", _key(pod))
                 self._desired(pod)
-        logger.info("loaded %d pods from the checkpoint", len(pods))
+                self._gone(pod)  # before its worker's first sync: it only stops and removes
 
 
 def _key(pod: Obj) -> str:

@@ -7,6 +7,10 @@ failureThreshold. While a startup probe has not succeeded the other two wait; a 
 or liveness probe that reaches its failure threshold marks the container unhealthy, and
 the pod's worker restarts it (an ``Unhealthy`` event says why). Readiness decides the
 container's ``ready`` and so the pod's Ready condition. A change wakes the pod's worker.
+
+An httpGet or tcpSocket probe without a ``host`` dials the pod's IP as the relister last
+saw it, read at each probe: a sandbox can be listed before its IP is known (its network
+still being set up), and a prober started then must not keep the empty address.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class ProbeManager:
     recorder: EventRecorder
     wake: Callable[[str], None]  # wake the worker of a pod uid
     probers: dict[str, _ContainerProbes] = field(default_factory=dict)  # by container id
+    ips: dict[str, str] = field(default_factory=dict)  # pod IPs by uid, as last listed
 
     def readiness(self, uid: str) -> dict[str, bool]:
         return {p.name: p.ready for p in self.probers.values() if p.uid == uid}
@@ -58,7 +63,9 @@ class ProbeManager:
     def sync(
         self, pods: dict[str, Obj], running: dict[str, list[rt.ContainerInfo]], ips: dict[str, str]
     ) -> None:
-        """Start probers for running containers with probes; stop the rest."""
+        """Start probers for running containers with probes; stop the rest. ``ips``: the
+        pods' IPs now (running probers read them at their next probe)."""
+        self.ips = dict(ips)
         wanted: set[str] = set()
         for uid, containers in running.items():
             pod = pods.get(uid)
@@ -75,7 +82,7 @@ class ProbeManager:
                     prober.ready = "readinessProbe" not in spec_c
                     prober.started = "startupProbe" not in spec_c
                     prober.task = asyncio.create_task(
-                        self._run(prober, pod, spec_c, ips.get(uid, "")),
+                        self._run(prober, pod, spec_c),
                         name=f"probe-{info.id[:8]}",
                     )
                     self.probers[info.id] = prober
@@ -93,30 +100,31 @@ class ProbeManager:
                 with contextlib.suppress(asyncio.CancelledError):
                     await prober.task
 
-    async def _run(self, prober: _ContainerProbes, pod: Obj, spec_c: Obj, ip: str) -> None:
+    async def _run(self, prober: _ContainerProbes, pod: Obj, spec_c: Obj) -> None:
         startup, liveness, readiness = (
             spec_c.get("startupProbe"), spec_c.get("livenessProbe"), spec_c.get("readinessProbe"),
         )  # fmt: skip
         if isinstance(startup, dict):
-            ok = await self._until(prober, pod, spec_c, startup, ip, "Startup")
+            ok = await self._until(prober, pod, spec_c, startup, "Startup")
             if not ok:
                 return
             prober.started = True
             self.wake(prober.uid)
         tasks = [
-            self._loop(prober, pod, spec_c, probe, ip, kind)
+            self._loop(prober, pod, spec_c, probe, kind)
             for kind, probe in (("Liveness", liveness), ("Readiness", readiness))
             if isinstance(probe, dict)
         ]
         await asyncio.gather(*tasks)
 
-    async def _until(self, prober: _ContainerProbes, pod: Obj, spec_c: Obj, probe: Obj, ip: str,
-                     kind: str) -> bool:  # fmt: skip
+    async def _until(
+        self, prober: _ContainerProbes, pod: Obj, spec_c: Obj, probe: Obj, kind: str
+    ) -> bool:
         """Probe until it succeeds (True) or reaches its failure threshold (False)."""
         await asyncio.sleep(_int(probe, "initialDelaySeconds", 0))
         failures = 0
         while True:
-            ok, why = await self._probe(prober.container_id, spec_c, probe, ip)
+            ok, why = await self._probe(prober, spec_c, probe)
             if ok:
                 return True
             failures += 1
@@ -125,12 +133,13 @@ class ProbeManager:
                 return False
             await asyncio.sleep(_int(probe, "periodSeconds", 10))
 
-    async def _loop(self, prober: _ContainerProbes, pod: Obj, spec_c: Obj, probe: Obj, ip: str,
-                    kind: str) -> None:  # fmt: skip
+    async def _loop(
+        self, prober: _ContainerProbes, pod: Obj, spec_c: Obj, probe: Obj, kind: str
+    ) -> None:
         await asyncio.sleep(_int(probe, "initialDelaySeconds", 0))
         successes = failures = 0
         while True:
-            ok, why = await self._probe(prober.container_id, spec_c, probe, ip)
+            ok, why = await self._probe(prober, spec_c, probe)
             if ok:
                 successes, failures = successes + 1, 0
                 if (
@@ -161,7 +170,8 @@ class ProbeManager:
         logger.info("container unhealthy container=%s probe=%s why=%s", prober.name, kind, why)
         self.wake(prober.uid)
 
-    async def _probe(self, cid: str, spec_c: Obj, probe: Obj, ip: str) -> tuple[bool, str]:
+    async def _probe(self, prober: _ContainerProbes, spec_c: Obj, probe: Obj) -> tuple[bool, str]:
+        cid, ip = prober.container_id, self.ips.get(prober.uid, "")
         timeout = float(_int(probe, "timeoutSeconds", 1))
         try:
             if isinstance(probe.get("exec"), dict):

@@ -138,7 +138,7 @@ class PodmanRuntime:
         self._insecure = None if insecure_registries is None else list(insecure_registries)
         self._pull_timeout = pull_timeout
         self._pod_labels: dict[str, dict[str, str]] = {}  # sandbox id -> its labels
-        self._infra_ips: dict[str, str | None] = {}  # running infra container id -> IP
+        self._infra_ips: dict[str, str] = {}  # running infra container id -> its IP
         # Exited containers do not change: inspected once (podman_listing.py).
         self._exited: ExitedCache = {}
         # Podman leaves a container whose start failed "created"; Kubernetes shows it
@@ -323,11 +323,11 @@ class PodmanRuntime:
     async def list_sandboxes(self) -> list[SandboxInfo]:
         known_ips = dict(self._infra_ips)
         pods, ips = await self._api.call("list sandboxes", lambda c: list_pods(c, known_ips))
-        self._infra_ips = ips  # only running infra containers stay cached
+        self._infra_ips = ips  # running infra containers with an IP stay cached
         result = []
         for pod in pods:
             self._pod_labels[str(pod["Id"])] = dict(pod.get("Labels") or {})
-            result.append(sandbox_info(pod, ips.get(str(pod.get("InfraId", "")))))
+            result.append(sandbox_info(pod, ips.get(str(pod.get("InfraId", ""))) or None))
         return result
 
     # --- containers -----------------------------------------------------------------------

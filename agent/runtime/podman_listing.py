@@ -5,7 +5,7 @@ The agent relists often (a PLEG-like loop), so a steady state costs one request 
 list: the list endpoints' JSON is read directly (podman-py's ``containers.list()`` gives
 sparse objects: quirk 1), and only what the list lacks is inspected: an exited
 container's exit details (once: an exited container does not change until it is started
-again) and a running sandbox's IP (once per infra container).
+again) and a running sandbox's IP (once per infra container, once it has one).
 
 CPU rates: Podman reports cumulative CPU time; nano-cores are the difference between two
 samples over the time between them. The first sample of a container has no predecessor,
@@ -36,12 +36,17 @@ MANAGED_FILTER = json.dumps({"label": [f"{LABEL_MANAGED}=true"]})
 ExitedCache = dict[str, tuple[tuple[Any, ...], ContainerInfo]]
 
 
-def list_pods(
-    client: Any, known_ips: Mapping[str, str | None]
-) -> tuple[list[Any], dict[str, str | None]]:
-    """bramble's pods, and the IPs of their running infra containers (by infra id)."""
+def list_pods(client: Any, known_ips: Mapping[str, str]) -> tuple[list[Any], dict[str, str]]:
+    """bramble's pods, and the IPs of their running infra containers (by infra id; ""
+    for one in the host's network, which has none of its own).
+
+    Only what was found is returned (and so remembered): an infra container can be
+    running before its IP shows in its inspect data (its network still being set up),
+    and one inspected then is inspected again at the next relist, not left without an
+    IP for good.
+    """
     pods = check(client.api.get("/pods/json", params={"filters": MANAGED_FILTER})).json()
-    ips: dict[str, str | None] = {}
+    ips: dict[str, str] = {}
     for pod in pods or ():
         infra = str(pod.get("InfraId", ""))
         if not infra or not infra_running(pod):
@@ -50,7 +55,14 @@ def list_pods(
             ips[infra] = known_ips[infra]
             continue
         response = client.api.get(f"/containers/{infra}/json")
-        ips[infra] = infra_ip(check(response).json()) if response.ok else None
+        if not response.ok:
+            continue
+        inspect = check(response).json()
+        ip = infra_ip(inspect)
+        if ip is not None:
+            ips[infra] = ip
+        elif (inspect.get("HostConfig") or {}).get("NetworkMode") == "host":
+            ips[infra] = ""
     return list(pods or ()), ips
 
 

@@ -1,10 +1,12 @@
 """In-memory stand-ins for what the sync loop talks to besides the runtime: the apiserver
-calls the agent makes (ApiClient's get, list, watch, create, patch, delete) and a clock.
+calls the agent makes (ApiClient's get, list, watch, create, update, patch, delete) and a
+clock.
 
 ``FakeApi`` keeps objects by (plural, namespace, name) and tells watchers about pod
 changes as the apiserver does (ADDED, MODIFIED, DELETED). Deleting a pod with a grace
 period only marks it (deletionTimestamp, deletionGracePeriodSeconds), as Kubernetes does
-for a pod on a node; grace 0 removes it. Patches are JSON merge patches. Every call is
+for a pod on a node; grace 0 removes it. Patches are JSON merge patches; an update (PUT)
+whose resourceVersion is not the stored one is a Conflict. Every call is
 recorded in ``calls``. Knobs: ``hang`` (keys whose GET never answers) and ``fail`` (keys
 whose PATCH raises the given exception).
 
@@ -182,6 +184,31 @@ class FakeApi:
             raise errors.AlreadyExists(f'{resource.plural} "{name}" already exists')
         return self._store(key, copy.deepcopy(obj), "ADDED")
 
+    async def update(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        key = (resource.plural, namespace or "", name)
+        self.calls.append(Call("update", *key))
+        if key in self.fail:
+            raise self.fail[key]
+        _, stored = self._find(resource, namespace, name)
+        sent = (obj.get("metadata") or {}).get("resourceVersion")
+        if sent != stored["metadata"]["resourceVersion"]:
+            raise errors.Conflict(
+                f'Operation cannot be fulfilled on {resource.plural} "{name}": the object '
+                "has been modified; please apply your changes to the latest version and try again"
+            )
+        obj = copy.deepcopy(obj)
+        if "uid" in stored["metadata"]:
+            obj["metadata"]["uid"] = stored["metadata"]["uid"]
+        return self._store(key, obj, "MODIFIED")
+
     async def patch(
         self,
         resource: Resource,
@@ -230,6 +257,6 @@ class FakeApi:
 
 
 def _plural(obj: Obj) -> str:
-    return {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets", "Event": "events"}[
-        str(obj.get("kind"))
-    ]
+    plurals = {"Pod": "pods", "ConfigMap": "configmaps", "Secret": "secrets",
+               "Event": "events", "Lease": "leases"}  # fmt: skip
+    return plurals[str(obj.get("kind"))]

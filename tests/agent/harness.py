@@ -98,11 +98,13 @@ def make_agent(
     clock: Clock,
     *,
     runtime: FakeRuntime | None = None,
+    api: FakeApi | None = None,
     relist_interval: float = 3600,
     evented_relist_interval: float = 3600,
+    checkpoint_grace: float = 10.0,
 ) -> Agent:
     """The sync loop's parts on the fakes; nothing runs until the test says so."""
-    api = FakeApi(clock=clock)
+    api = api if api is not None else FakeApi(clock=clock)
     runtime = runtime if runtime is not None else FakeRuntime(clock=clock, images=[IMAGE])
     client = cast(ApiClient, api)
     ctx = WorkerContext(
@@ -114,7 +116,7 @@ def make_agent(
     manager = PodManager(
         ctx, informer, checkpoint=tmp_path / "pods.json",
         relist_interval=relist_interval, evented_relist_interval=evented_relist_interval,
-        housekeeping_interval=3600,
+        housekeeping_interval=3600, checkpoint_grace=checkpoint_grace,
     )  # fmt: skip
     return Agent(clock, api, runtime, ctx, manager, tmp_path / "pods")
 
