@@ -10,12 +10,16 @@ import os
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from api import gctune
+
 T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(main)`` on the fastest loop available; ``BRAMBLE_LOOP=asyncio``
-    forces asyncio's (to compare, or to rule the loop out when debugging)."""
+    forces asyncio's (to compare, or to rule the loop out when debugging). The garbage
+    collector is tuned for a long-running server first (api/gctune.py)."""
+    gctune.tune()
     if os.environ.get("BRAMBLE_LOOP") != "asyncio":
         try:
             import uvloop

@@ -8,3 +8,9 @@ apiserver's requests from its /metrics (``apimetrics``) and a phase's table (``p
 
 Nothing here is imported by bramble itself; benchmarks are programs, not tests.
 """
+
+from api import gctune
+
+# The load generators measure latencies: their own collector's pauses (up to 150 ms were
+# seen) would be counted as the server's. They collect as rarely as bramble does.
+gctune.tune()

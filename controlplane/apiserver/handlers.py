@@ -136,7 +136,7 @@ async def get(request: web.Request, objects: Objects, target: Target) -> web.Res
     return respond.raw(entry.raw)
 
 
-async def list_(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def list_(request: web.Request, objects: Objects, target: Target) -> web.StreamResponse:
     query = request.query
     sel = selection(target, query)
     limit = int_param(query, "limit")
@@ -174,7 +174,9 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.R
             include=respond.include_object(query), continue_token=next_token,
         )  # fmt: skip
         return respond.json(body)
-    return respond.raw(respond.list_body(sel.resource, entries, revision, next_token))
+    return await respond.large(
+        request, respond.list_body(sel.resource, entries, revision, next_token)
+    )
 
 
 def parse_rv(value: str) -> int:

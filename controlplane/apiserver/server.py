@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api import errors
+from api import errors, gctune
 from api.resources import RESOURCES, by_kind
 from controlplane import store as st
 from controlplane.apiserver import app as application
@@ -64,6 +64,7 @@ class ApiServer:
         shrink_tls_buffers()
         await self.cache.start()
         await self._ensure_namespaces()
+        gctune.freeze()  # the loaded watch cache is long-lived: never scan it
         finalizer = NamespaceFinalizer(self.objects)
         self._tasks.append(guard(finalizer.run(), name="namespace-finalizer"))
         if self._audit_path is not None:
