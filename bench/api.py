@@ -336,8 +336,8 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--py-spy",
-        default=shutil.which("py-spy") or "py-spy",
-        help="the py-spy program (default: from PATH)",
+        default=shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+        help="the py-spy program (default: from PATH, else the one beside this Python)",
     )
     parser.add_argument("--no-pin", action="store_true", help="let the load run on every CPU too")
     args = parser.parse_args()
