@@ -430,7 +430,8 @@ async def run_group(
             for w in workloads:
                 result = Result(w)
                 spies = []
-                program = shutil.which("py-spy")
+                beside = Path(sys.executable).with_name("py-spy")
+                program = shutil.which("py-spy") or (str(beside) if beside.exists() else None)
                 if profile_dir is not None and program:
                     stem = f"{w.name.replace(' ', '-')}-{w.nodes}-{w.pods}"
                     spies = [

@@ -172,8 +172,11 @@ class InterPodAffinity:
             if value is not None and st.anti.get((term.topology_key, value), 0) > 0:
                 return _ANTI
         if st.existing_anti:
-            for (key, value), count in st.existing_anti.items():
-                if count > 0 and labels.get(key) == value:
+            # By the node's own labels (a handful), not by every domain that holds a pod
+            # with anti-affinity (one per node for hostname terms): as Kubernetes does.
+            existing = st.existing_anti
+            for pair in labels.items():
+                if existing.get(pair, 0) > 0:
                     return _EXISTING
         return None
 
