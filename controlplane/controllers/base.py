@@ -127,6 +127,48 @@ class Expectations:
         self._pending.pop(key, None)
 
 
+def controller_key(obj: Obj, kind: str) -> str | None:
+    """``namespace/name`` of the object's controlling owner of ``kind``, if any."""
+    meta = obj.get("metadata") or {}
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == kind:
+            return f"{meta.get('namespace')}/{ref.get('name')}"
+    return None
+
+
+def watch_owned_pods(
+    pods: Informer, queue: WorkQueue, expectations: Expectations, *, owner_kind: str
+) -> None:
+    """Handlers for the pods an owner of ``owner_kind`` controls: every event enqueues the
+    owner and tells its expectations what was observed (a creation; a deletion when the
+    pod gets its deletionTimestamp, or goes without one)."""
+
+    def added(pod: Obj) -> None:
+        key = controller_key(pod, owner_kind)
+        if key is not None:
+            expectations.created(key)
+            queue.add(key)
+
+    def updated(old: Obj, new: Obj) -> None:
+        key = controller_key(new, owner_kind)
+        if key is None:
+            return
+        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
+            "deletionTimestamp"
+        ):
+            expectations.deleted(key)
+        queue.add(key)
+
+    def deleted(pod: Obj) -> None:
+        key = controller_key(pod, owner_kind)
+        if key is not None:
+            if not pod["metadata"].get("deletionTimestamp"):
+                expectations.deleted(key)
+            queue.add(key)
+
+    pods.add_handlers(on_add=added, on_update=updated, on_delete=deleted)
+
+
 class Controller(ABC):
     """Subclasses set ``name``, register their informers and handlers in ``__init__``
     (through ``self.ctx.informers``) and implement ``reconcile``."""

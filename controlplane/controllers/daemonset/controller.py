@@ -22,7 +22,14 @@ from typing import Any, ClassVar
 from api import errors
 from api.resources import resource
 from api.selectors import LabelSelector
-from controlplane.controllers.base import Context, Controller, Expectations, Obj, Result
+from controlplane.controllers.base import (
+    Context,
+    Controller,
+    Expectations,
+    Obj,
+    Result,
+    watch_owned_pods,
+)
 from controlplane.controllers.daemonset import pods as daemon_pods
 from controlplane.controllers.daemonset.eligibility import NOT_HERE, placement
 from controlplane.controllers.daemonset.plan import (
@@ -46,14 +53,6 @@ def _owner_uid(pod: Obj) -> Iterable[str]:
     for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller") and ref.get("kind") == "DaemonSet":
             yield str(ref.get("uid"))
-
-
-def _owner_key(pod: Obj) -> str | None:
-    meta = pod.get("metadata") or {}
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "DaemonSet":
-            return f"{meta.get('namespace')}/{ref.get('name')}"
-    return None
 
 
 def _placement_fields(node: Obj) -> tuple[Any, ...]:
@@ -81,9 +80,7 @@ class DaemonSetController(Controller):
             on_update=lambda _old, new: self.enqueue(new),
             on_delete=self.enqueue,
         )
-        self.pods.add_handlers(
-            on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted
-        )
+        watch_owned_pods(self.pods, self.queue, self.expectations, owner_kind="DaemonSet")
         self.nodes.add_handlers(
             on_add=lambda _node: self._enqueue_all(),
             on_update=self._node_updated,
@@ -99,29 +96,6 @@ class DaemonSetController(Controller):
     def _node_updated(self, old: Obj, new: Obj) -> None:
         if _placement_fields(old) != _placement_fields(new):
             self._enqueue_all()
-
-    def _pod_added(self, pod: Obj) -> None:
-        key = _owner_key(pod)
-        if key is not None:
-            self.expectations.created(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = _owner_key(new)
-        if key is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
-            "deletionTimestamp"
-        ):
-            self.expectations.deleted(key)
-        self.queue.add(key)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = _owner_key(pod)
-        if key is not None:
-            if not pod["metadata"].get("deletionTimestamp"):
-                self.expectations.deleted(key)
-            self.queue.add(key)
 
     # --- reconcile ----------------------------------------------------------------------
 

@@ -21,7 +21,14 @@ from typing import ClassVar
 
 from api import errors
 from api.resources import resource
-from controlplane.controllers.base import Context, Controller, Expectations, Obj, Result
+from controlplane.controllers.base import (
+    Context,
+    Controller,
+    Expectations,
+    Obj,
+    Result,
+    watch_owned_pods,
+)
 from controlplane.controllers.job.plan import Backoff, JobPlan, plan_job
 from controlplane.controllers.job.tracking import COUNTED
 
@@ -42,11 +49,6 @@ def _owner_ref(pod: Obj) -> Obj | None:
 def _owner_uid(pod: Obj) -> Iterable[str]:
     ref = _owner_ref(pod)
     return (str(ref.get("uid")),) if ref else ()
-
-
-def _owner_key(pod: Obj) -> str | None:
-    ref = _owner_ref(pod)
-    return f"{pod['metadata'].get('namespace')}/{ref.get('name')}" if ref else None
 
 
 def new_pod(job: Obj) -> Obj:
@@ -92,32 +94,7 @@ class JobController(Controller):
             on_update=lambda _old, new: self.enqueue(new),
             on_delete=self.enqueue,
         )
-        self.pods.add_handlers(
-            on_add=self._pod_added, on_update=self._pod_updated, on_delete=self._pod_deleted
-        )
-
-    def _pod_added(self, pod: Obj) -> None:
-        key = _owner_key(pod)
-        if key is not None:
-            self.expectations.created(key)
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        key = _owner_key(new)
-        if key is None:
-            return
-        if new["metadata"].get("deletionTimestamp") and not old["metadata"].get(
-            "deletionTimestamp"
-        ):
-            self.expectations.deleted(key)
-        self.queue.add(key)
-
-    def _pod_deleted(self, pod: Obj) -> None:
-        key = _owner_key(pod)
-        if key is not None:
-            if not pod["metadata"].get("deletionTimestamp"):
-                self.expectations.deleted(key)
-            self.queue.add(key)
+        watch_owned_pods(self.pods, self.queue, self.expectations, owner_kind="Job")
 
     async def reconcile(self, key: str) -> Result | None:
         job = self.jobs.get(key)

@@ -512,8 +512,8 @@ def test_init_containers_run_first(node: Node, namespace: str) -> None:
             [
                 {
                     "name": "app",
-                    "command": ["sh", "-c", f"cat /work/ready; {POLITE}"],
-                    "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+                    "command": ["sh", "-c", f"cat /prepared/ready; {POLITE}"],
+                    "volumeMounts": [{"name": "work", "mountPath": "/prepared"}],
                 }
             ],
             initContainers=[
@@ -521,8 +521,8 @@ def test_init_containers_run_first(node: Node, namespace: str) -> None:
                     "name": "prepare",
                     "image": BUSYBOX,
                     "imagePullPolicy": "IfNotPresent",
-                    "command": ["sh", "-c", "echo prepared > /work/ready"],
-                    "volumeMounts": [{"name": "work", "mountPath": "/work"}],
+                    "command": ["sh", "-c", "echo prepared > /prepared/ready"],
+                    "volumeMounts": [{"name": "work", "mountPath": "/prepared"}],
                 }
             ],
             volumes=[{"name": "work", "emptyDir": {}}],
