@@ -98,9 +98,24 @@ def stats_samples(client: Any) -> list[Any]:
     ours = {str(e["Id"]) for e in running.json() or () if is_bramble_container(e)}
     if not ours:
         return []
-    # All running containers at once: naming one that has just stopped fails the request.
-    body = check(client.api.get("/containers/stats", params={"stream": False})).json()
-    return [s for s in body.get("Stats") or () if s.get("ContainerID") in ours]
+    samples = _stats(client, sorted(ours))
+    if samples is not None:
+        return samples
+    # One container Podman cannot sample (one that stopped since the list, or one
+    # whose processes were killed behind conmon's back, which Podman still calls
+    # running) fails the whole request: ask for each, and go without that one's sample.
+    return [s for cid in sorted(ours) for s in _stats(client, [cid]) or ()]
+
+
+def _stats(client: Any, ids: list[str]) -> list[Any] | None:
+    """Podman's samples of ``ids``, or None when Podman could not sample one of them."""
+    response = client.api.get("/containers/stats", params={"stream": False, "containers": ids})
+    if is_gone(response):
+        return None
+    body = check(response).json()
+    if body.get("Error") is not None or body.get("Stats") is None:
+        return None
+    return [s for s in body["Stats"] if s.get("ContainerID") in ids]
 
 
 class CpuRates:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import secrets
+import signal
 import threading
 import time
 import urllib.request
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from podman import PodmanClient
 
 from agent.runtime.interface import (
     ContainerInfo,
@@ -256,6 +259,58 @@ async def test_stats_measure_cpu_and_memory(podman: PodmanHarness) -> None:
     assert 200_000_000 < second.cpu_usage_nano_cores < 750_000_000
     assert second.memory_working_set_bytes > 0
     assert second.timestamp > first.timestamp
+
+
+def break_behind_podmans_back(info: dict[str, Any]) -> None:
+    """SIGKILL a container's process and its conmon and drop its cgroups, as a kill of a
+    whole session or a cgroup sweep leaves it: Podman still calls the container running,
+    and asking for its stats fails."""
+    state = info["State"]
+    pid, conmon = int(state["Pid"]), int(state["ConmonPid"])
+    # "hierarchy:controllers:path" lines; the same path under every mounted hierarchy.
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    paths = {line.split(":", 2)[2].lstrip("/") for line in lines}
+    os.kill(conmon, signal.SIGKILL)
+    os.kill(pid, signal.SIGKILL)
+    root = Path("/sys/fs/cgroup")
+    groups = [d / p for p in paths if p for d in (root, *root.iterdir()) if (d / p).is_dir()]
+    deadline = time.monotonic() + 10
+    while groups:
+        try:
+            groups[-1].rmdir()
+            groups.pop()
+        except OSError:  # EBUSY until the kernel has taken the killed process out of it
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def podman_can_sample(service: PodmanService, container_id: str) -> bool:
+    with PodmanClient(base_url=service.url) as client:
+        params = {"stream": False, "containers": [container_id]}
+        return client.api.get("/containers/stats", params=params).json().get("Error") is None
+
+
+async def test_one_container_podman_cannot_sample_does_not_hide_the_others(
+    podman: PodmanHarness, podman_service: PodmanService
+) -> None:
+    _, healthy = await podman.started(podman.sandbox("healthy"), sh("app", FOREVER))
+    _, broken = await podman.started(podman.sandbox("broken"), sh("app", FOREVER))
+    await running(podman, healthy)
+    await running(podman, broken)
+    break_behind_podmans_back(await inspect(broken))
+    # Podman takes a moment to notice; from then on it refuses any request for stats
+    # that names the broken container (which left the agent with no usage for any pod).
+    await podman.eventually(
+        lambda: asyncio.to_thread(podman_can_sample, podman_service, broken),
+        lambda can: not can,
+        what="Podman to refuse the broken container's stats",
+    )
+    assert (await inspect(broken))["State"]["Running"]  # so it is still listed as running
+
+    stats = await podman.runtime.container_stats()
+    assert healthy in {s.id for s in stats}
+    assert broken not in {s.id for s in stats}
 
 
 # --- stopping -------------------------------------------------------------------------------
