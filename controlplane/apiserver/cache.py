@@ -222,6 +222,7 @@ class WatchCache:
         self.healthy = False
         self._revision_waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._watch: st.WatchStream | None = None  # the store watch _follow reads
 
     def resource(self, resource: Resource) -> ResourceCache:
         return self._caches[(resource.group, resource.plural)]
@@ -244,6 +245,14 @@ class WatchCache:
         seconds."""
         if self.revision >= revision:
             return True
+        # What the store has already published, applied now rather than when the
+        # following task next runs: a write's event is published before the write is
+        # acknowledged, so its writer is answered without waiting a turn of the loop.
+        if self._watch is not None:
+            for event in self._watch.ready():
+                self._apply(event)
+            if self.revision >= revision:
+                return True
         future = asyncio.get_running_loop().create_future()
         self._revision_waiters.setdefault(revision, []).append(future)
         try:
@@ -290,8 +299,12 @@ class WatchCache:
                 async with await self._store.watch(storage.ROOT, from_revision=self.revision) as w:
                     self.healthy = True
                     delay = 0.1
-                    async for event in w:
-                        self._apply(event)
+                    self._watch = w
+                    try:
+                        async for event in w:
+                            self._apply(event)
+                    finally:
+                        self._watch = None
                 # The stream ended (store closing): resume unless cancelled.
             except st.Expired:
                 logger.warning("watch cache fell behind compaction; listing again")

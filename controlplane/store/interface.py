@@ -81,6 +81,13 @@ class WatchStream(Protocol):
 
     async def __anext__(self) -> Event: ...
 
+    def ready(self) -> list[Event]:
+        """The events the stream already holds, taken without waiting (those the next
+        ``__anext__`` calls would return at once; none is returned twice). Lets a
+        consumer catch up with a write it has just seen acknowledged: the embedded store
+        publishes a write's event before acknowledging it, so none of it is late."""
+        ...
+
     async def close(self) -> None: ...
 
     async def __aenter__(self) -> Self: ...
@@ -170,7 +177,12 @@ def prefix_end(prefix: bytes) -> bytes | None:
 
 
 class _AsyncContext:
-    """Gives a WatchStream implementation ``async with`` through its ``close``."""
+    """Gives a WatchStream implementation ``async with`` through its ``close``, and a
+    ``ready`` that holds nothing back: for a stream that never holds events between
+    two ``__anext__`` calls."""
+
+    def ready(self) -> list[Event]:
+        return []
 
     async def close(self) -> None:
         raise NotImplementedError

@@ -275,6 +275,27 @@ class _Watch(WatchBase):
     def __aiter__(self) -> _Watch:
         return self
 
+    def ready(self) -> list[Event]:
+        # While _fill reads history from the database, the broadcaster cannot hold what
+        # follows the cursor (that is why it reads): nothing is taken twice.
+        self._take_published()
+        events = list(self._pending)
+        self._pending.clear()
+        return events
+
+    def _take_published(self) -> bool:
+        """Move what the broadcaster holds after the cursor to pending; False when the
+        broadcaster no longer holds all of it."""
+        bc = self._store._broadcaster
+        if self._cursor >= bc.revision:
+            return True
+        events = bc.since(self._cursor)
+        if events is None:
+            return False
+        self._cursor = events[-1].revision
+        self._pending.extend(e for e in events if e.kv.key.startswith(self._prefix))
+        return True
+
     async def __anext__(self) -> Event:
         while not self._pending:
             if self._closed:
@@ -290,10 +311,7 @@ class _Watch(WatchBase):
                 return
             await bc.wait_beyond(self._cursor)
             return
-        events = bc.since(self._cursor)
-        if events is not None:
-            self._cursor = events[-1].revision
-            self._pending.extend(e for e in events if e.kv.key.startswith(self._prefix))
+        if self._take_published():
             return
         # Too far behind for the ring: read the history from the database, bounded.
         found, self._cursor = await self._store._events_after(

@@ -4,13 +4,24 @@ skips when history is trimmed."""
 from __future__ import annotations
 
 from asyncio import sslproto
+from pathlib import Path
 
 import orjson
+import pytest
 
 from api.resources import resource
 from controlplane.apiserver import storage
-from controlplane.apiserver.cache import ADDED, MODIFIED, Change, ResourceCache, Watcher, make_entry
+from controlplane.apiserver.cache import (
+    ADDED,
+    MODIFIED,
+    Change,
+    ResourceCache,
+    WatchCache,
+    Watcher,
+    make_entry,
+)
 from controlplane.apiserver.server import TLS_READ_BUFFER, shrink_tls_buffers
+from controlplane.store import open_store
 
 PODS = resource("", "Pod")
 
@@ -64,3 +75,24 @@ def test_an_idle_indexed_watch_is_carried_past_trimmed_history() -> None:
 def test_tls_read_buffers_are_shrunk() -> None:
     shrink_tls_buffers()
     assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
+
+
+async def test_a_write_is_in_the_cache_as_soon_as_the_store_acknowledges_it(
+    tmp_path: Path,
+) -> None:
+    # The apiserver answers a write once its cache has it (read-your-writes); with the
+    # embedded store that takes no turn of the event loop: wait_for finishes at once.
+    store = await open_store(f"sqlite://{tmp_path / 'state.db'}")
+    cache = WatchCache(store, [PODS])
+    await cache.start()
+    try:
+        pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {"nodeName": "a"}}
+        kv = await store.create(storage.key(PODS, "default", "p"), orjson.dumps(pod))
+        waiting = cache.wait_for(kv.mod_revision, 10)
+        with pytest.raises(StopIteration) as finished:
+            waiting.send(None)  # one step: it must not suspend
+        assert finished.value.value is True
+        assert [e.name for e in cache.resource(PODS).snapshot()] == ["p"]
+    finally:
+        await cache.stop()
+        await store.close()

@@ -217,6 +217,19 @@ async def test_watch_from_an_old_revision_replays_then_follows(store: Store, pre
     assert start < written[0]
 
 
+async def test_ready_and_iteration_together_give_every_event_once(
+    store: Store, prefix: str
+) -> None:
+    start = await store.current_revision()
+    async with await store.watch(prefix, from_revision=start) as watch:
+        written = [(await store.create(prefix + f"k{i}", b"v")).mod_revision for i in range(6)]
+        seen = [e.revision for e in watch.ready()]  # whatever the stream already holds
+        if len(seen) < len(written):
+            seen += [e.revision for e in await take(watch, len(written) - len(seen))]
+        assert watch.ready() == []  # nothing held back, nothing twice
+    assert seen == written
+
+
 async def test_watch_close_ends_iteration(store: Store, prefix: str) -> None:
     watch = await store.watch(prefix, from_revision=await store.current_revision())
     received: list[Event] = []

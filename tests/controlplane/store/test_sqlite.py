@@ -97,6 +97,23 @@ async def test_watch_catches_up_from_the_database(db: Path) -> None:
         await store.close()
 
 
+async def test_an_acknowledged_write_is_ready_on_open_watches(db: Path) -> None:
+    # What lets the apiserver answer a write without waiting a turn of the event loop
+    # for its watch cache (cache.WatchCache.wait_for).
+    store = await SqliteStore.open(db)
+    try:
+        async with await store.watch("/r/", from_revision=await store.current_revision()) as w:
+            a = await store.create("/r/a", b"1")
+            b = await store.create("/r/b", b"2")
+            assert [(e.kv.key, e.revision) for e in w.ready()] == [
+                ("/r/a", a.mod_revision),
+                ("/r/b", b.mod_revision),
+            ]
+            assert w.ready() == []
+    finally:
+        await store.close()
+
+
 async def test_a_slow_watcher_misses_nothing(db: Path) -> None:
     store = await SqliteStore.open(db)
     try:
