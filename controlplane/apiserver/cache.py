@@ -95,15 +95,38 @@ class Watcher:
 
     ``cursor`` is the revision up to which the watch has seen (or skipped) every change;
     ``event`` is set when a change it may care about arrives. An indexed watcher is woken
-    only by changes whose object (new or previous state) has ``index``'s value.
+    only by changes whose object (new or previous state) has ``index``'s value, and is
+    handed those changes (``pending``, as Kubernetes' cacheWatcher has its input
+    channel): with hundreds of agents each watching its node's pods, one woken watch
+    must not read every other node's changes since it last ran. A watch that lets more
+    than the cache's history pile up ``overflowed``: it ends with 410 and the client
+    lists again.
     """
 
-    __slots__ = ("cursor", "event", "index")
+    __slots__ = ("cursor", "event", "index", "overflowed", "pending")
 
     def __init__(self, cursor: int, index: tuple[str, str] | None = None) -> None:
         self.cursor = cursor
         self.index = index
         self.event = asyncio.Event()
+        self.pending: list[Change] = []
+        self.overflowed = False
+
+    def offer(self, change: Change, limit: int) -> None:
+        """A change that concerns this indexed watcher."""
+        if len(self.pending) >= limit:
+            self.overflowed = True
+            self.pending.clear()
+        elif not self.overflowed:
+            self.pending.append(change)
+        self.event.set()
+
+    def take(self) -> list[Change] | None:
+        """The changes offered since the last take, or None once overflowed."""
+        if self.overflowed:
+            return None
+        changes, self.pending = self.pending, []
+        return changes
 
 
 class ResourceCache:
@@ -158,14 +181,15 @@ class ResourceCache:
         for watcher in self._watchers:
             watcher.event.set()
         if self._indexed:
-            for field in INDEXED_FIELDS:
-                for state in (change.entry, change.previous):
-                    if state is None:
-                        continue
-                    value = state.fields.get(field)
-                    if value is not None:
-                        for watcher in self._indexed.get((field, value), ()):
-                            watcher.event.set()
+            values = {
+                (field, value)
+                for field in INDEXED_FIELDS
+                for state in (change.entry, change.previous)
+                if state is not None and (value := state.fields.get(field)) is not None
+            }
+            for key in values:
+                for watcher in self._indexed.get(key, ()):
+                    watcher.offer(change, self._max_events)
 
     def _trim(self) -> None:
         # Drop the older quarter at once: amortised O(1) per change.

@@ -3,6 +3,7 @@ status, scale, binding and eviction subresources. HTTP in, Objects calls, HTTP o
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import copy
@@ -161,9 +162,7 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.S
                 )
         # No await between these two lines: the snapshot is exactly at `revision`.
         revision = cache.revision
-        entries = [
-            e for e in cache.resource(sel.resource).snapshot(sel.namespace) if sel.matches(e)
-        ]
+        entries = await _matching(cache.resource(sel.resource).snapshot(sel.namespace), sel)
         next_token = None
         if limit and len(entries) > limit:
             entries = entries[:limit]
@@ -177,6 +176,22 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.S
     return await respond.large(
         request, respond.list_body(sel.resource, entries, revision, next_token)
     )
+
+
+MATCH_SLICE = 500  # entries a list filters between two turns of the event loop
+
+
+async def _matching(snapshot: list[Entry], sel: Selection) -> list[Entry]:
+    """The entries of ``snapshot`` that ``sel`` selects, a slice at a time: filtering
+    thousands of pods by label at once held every other request for tens of
+    milliseconds (the p99 of gets in bench/api.py). The entries are immutable, so the
+    list is still exactly the snapshot's."""
+    found: list[Entry] = []
+    for start in range(0, len(snapshot), MATCH_SLICE):
+        if start:
+            await asyncio.sleep(0)
+        found += [e for e in snapshot[start : start + MATCH_SLICE] if sel.matches(e)]
+    return found
 
 
 def parse_rv(value: str) -> int:

@@ -180,10 +180,10 @@ class _Stream:
         cache = objects.cache
         resource_cache = cache.resource(sel.resource)
         loop = asyncio.get_running_loop()
-        for entry in initial:
-            await response.write(encoder.line(ADDED, entry))
+        lines = [encoder.line(ADDED, entry) for entry in initial]
         if self.send_initial:
-            await response.write(_bookmark(sel, watcher.cursor, initial_end=True))
+            lines.append(_bookmark(sel, watcher.cursor, initial_end=True))
+        await _write(response, lines)
 
         # Two timers at most, each armed once (not one per wake-up): the end of the
         # watch, and the next bookmark.
@@ -195,37 +195,65 @@ class _Stream:
         if self.bookmarks:
             timers.append(loop.call_at(next_bookmark, watcher.event.set))
         index = watcher.index
+        caught_up = False  # an indexed watcher reads the history once, then its own changes
         try:
             while True:
                 watcher.event.clear()
-                changes = resource_cache.changes_after(watcher.cursor)
-                # Taken with no await since changes_after: every change of this resource up
-                # to `seen` is in `changes`, so the cursor may move there once they are sent.
+                if index is None or not caught_up:
+                    changes = resource_cache.changes_after(watcher.cursor)
+                    watcher.pending.clear()  # all in `changes` too
+                    caught_up = True
+                else:
+                    changes = watcher.take()
+                # Taken with no await since the changes: every change of this resource up
+                # to `seen` that concerns this watch is in `changes`, so the cursor may move
+                # there once they are sent.
                 seen = cache.revision
                 if changes is None:
                     expired = _expired(watcher.cursor, seen)
                     await response.write(_event_line("ERROR", orjson.dumps(expired.status())))
                     break
+                # One write for all that arrived since the last wake (fewer, larger TLS
+                # records and sends as the load grows).
+                lines = []
                 for change in changes:
                     if index is not None and not _concerns(change, index):
                         continue
                     event = _convert(change, sel)
                     if event is not None:
                         kind, entry, revision = event
-                        await response.write(encoder.line(kind, entry, revision=revision))
+                        lines.append(encoder.line(kind, entry, revision=revision))
                 watcher.cursor = max(watcher.cursor, seen)
                 now = loop.time()
-                if deadline is not None and now >= deadline:
-                    break
                 if self.bookmarks and now >= next_bookmark:
-                    await response.write(_bookmark(sel, watcher.cursor))
+                    lines.append(_bookmark(sel, watcher.cursor))
                     next_bookmark = now + BOOKMARK_INTERVAL
                     timers.append(loop.call_at(next_bookmark, watcher.event.set))
+                await _write(response, lines)
+                if deadline is not None and now >= deadline:
+                    break
                 await watcher.event.wait()
         finally:
             for timer in timers:
                 timer.cancel()
         await response.write_eof()
+
+
+WRITE_SLICE = 256 << 10  # the initial events of a big watch go out in slices of this
+
+
+async def _write(response: web.StreamResponse, lines: list[bytes]) -> None:
+    """Write ``lines`` in as few writes as a slice allows."""
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        batch.append(line)
+        size += len(line)
+        if size >= WRITE_SLICE:
+            await response.write(b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        await response.write(b"".join(batch))
 
 
 def _concerns(change: Change, index: tuple[str, str]) -> bool:

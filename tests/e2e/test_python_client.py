@@ -7,8 +7,10 @@ wrong type fails the test as it would fail a user's program."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -459,4 +461,50 @@ def test_watch_from_a_forgotten_resource_version_is_410(
         ):  # fmt: skip
             assert (event["type"], event["object"].metadata.name) == ("ADDED", "new")
             break
+    assert small_history.running()
+
+
+def test_a_watch_that_stops_reading_ends_with_410_instead_of_piling_up(
+    small_history: BrambleServer,
+) -> None:
+    # A watch of one object (indexed by metadata.name) whose client reads nothing while
+    # far more than the cache's history (8 changes) of large updates go by: once the
+    # socket is full the server keeps at most that history for it, then ends the stream
+    # with 410 (Kubernetes closes such a watch too); the client lists again.
+    admin = HttpsClient.from_kubeconfig(small_history.kubeconfig)
+    path = "/api/v1/namespaces/default/configmaps"
+    created = admin.ok("POST", path, {"metadata": {"name": "big"}, "data": {"v": ""}})
+    parsed = urllib.parse.urlsplit(admin.url)
+    conn = http.client.HTTPSConnection(
+        parsed.hostname or "", parsed.port, context=admin.context, timeout=60
+    )
+    try:
+        query = urllib.parse.urlencode(
+            {
+                "watch": "true",
+                "fieldSelector": "metadata.name=big",
+                "resourceVersion": created["metadata"]["resourceVersion"],
+            }
+        )
+        conn.request("GET", f"{path}?{query}", headers={"Accept": "application/json"})
+        response = conn.getresponse()
+        assert response.status == 200
+        for i in range(40):  # 40 x 900 KB: far more than the socket buffers hold
+            admin.ok(
+                "PUT",
+                f"{path}/big",
+                {"metadata": {"name": "big"}, "data": {"v": str(i % 10) * 900_000}},
+            )
+        events = [json.loads(line) for line in response.read().splitlines()]
+    finally:
+        conn.close()
+    *updates, last = events
+    assert {e["type"] for e in updates} == {"MODIFIED"}
+    assert 0 < len(updates) < 40
+    assert (last["type"], last["object"]["code"], last["object"]["reason"]) == (
+        "ERROR",
+        410,
+        "Expired",
+    )
+    assert admin.ok("GET", f"{path}/big")["data"]["v"][:1] == "9"  # every update was kept
     assert small_history.running()

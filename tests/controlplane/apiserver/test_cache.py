@@ -72,6 +72,35 @@ def test_an_idle_indexed_watch_is_carried_past_trimmed_history() -> None:
     assert cache.changes_after(busy.cursor) is None  # it fell behind: 410, then relist
 
 
+def test_an_indexed_watcher_is_handed_only_its_changes_once_each() -> None:
+    cache = ResourceCache(PODS, max_events=100, max_bytes=1 << 20)
+    on_a = Watcher(0, ("spec.nodeName", "a"))
+    cache.add_watcher(on_a)
+    first = change("p1", "a", 1)
+    cache.apply(first)
+    cache.apply(change("other", "b", 2))
+    second = change("p1", "a", 3, previous=first)  # both states on a: handed once
+    cache.apply(second)
+    moved = change("p1", "b", 4, previous=second)  # leaving a concerns a
+    cache.apply(moved)
+    assert on_a.take() == [first, second, moved]
+    assert on_a.take() == []
+
+
+def test_an_indexed_watcher_that_lets_too_much_pile_up_overflows() -> None:
+    cache = ResourceCache(PODS, max_events=8, max_bytes=1 << 20)
+    slow = Watcher(0, ("spec.nodeName", "a"))
+    cache.add_watcher(slow)
+    for revision in range(1, 9):
+        cache.apply(change(f"p{revision}", "a", revision))
+    assert slow.take() is not None
+    for revision in range(9, 18):
+        cache.apply(change(f"p{revision}", "a", revision))
+    assert slow.take() is None  # its stream ends with 410; the client lists again
+    cache.apply(change("p18", "a", 18))
+    assert slow.take() is None
+
+
 def test_tls_read_buffers_are_shrunk() -> None:
     shrink_tls_buffers()
     assert sslproto.SSLProtocol.max_size == TLS_READ_BUFFER
