@@ -22,6 +22,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,9 @@ class Watcher:
         return changes
 
 
+_by_key = operator.attrgetter("key")
+
+
 class ResourceCache:
     """The objects of one resource, the recent history of their changes, and the
     watchers to wake when a change arrives."""
@@ -217,7 +221,7 @@ class ResourceCache:
         entries: Iterable[Entry] = self.objects.values()
         if namespace is not None:
             entries = [e for e in entries if e.namespace == namespace]
-        return sorted(entries, key=lambda e: e.key)
+        return sorted(entries, key=_by_key)
 
     def wake(self) -> None:
         """Wake every watcher (a reset, or the cache stopping)."""

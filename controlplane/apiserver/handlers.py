@@ -174,7 +174,7 @@ async def list_(request: web.Request, objects: Objects, target: Target) -> web.S
         )  # fmt: skip
         return respond.json(body)
     return await respond.large(
-        request, respond.list_body(sel.resource, entries, revision, next_token)
+        request, respond.list_parts(sel.resource, entries, revision, next_token)
     )
 
 
