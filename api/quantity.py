@@ -31,6 +31,7 @@ always prints the canonical form.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -143,8 +144,12 @@ def _divide_away_from_zero(n: int, d: int) -> int:
     return q if n >= 0 else -q
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_quantity(text: str) -> Quantity:
-    """Parse a quantity as k8s ``ParseQuantity`` does; raises ``QuantityError``."""
+    """Parse a quantity as k8s ``ParseQuantity`` does; raises ``QuantityError``.
+
+    Remembered (quantities are immutable): the apiserver, the scheduler and the
+    controllers parse the same few strings ("100m", "512Mi") for every pod."""
     if not text:
         raise QuantityError(FORMAT_WRONG)
     if text == "0":

@@ -13,6 +13,7 @@ and annotation errors name the map (``metadata.labels``), and owner reference er
 no index (``metadata.ownerReferences.uid``).
 """
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -192,15 +193,29 @@ def _check(value: str, pattern: _Pattern, *, max_len: int | None = None) -> list
     return errs if pattern.matches(value) else [*errs, pattern.error()]
 
 
+# The checks of names, keys and label values are remembered (a few thousand strings): the
+# same few names and label keys come back in every object. Callers get their own list.
+
+
 def is_dns1123_label(value: str) -> list[str]:
+    return list(_dns1123_label(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _dns1123_label(value: str) -> tuple[str, ...]:
     errs = _check(value, _DNS1123_LABEL, max_len=63)
     if _DNS1123_SUBDOMAIN.matches(value) and not _DNS1123_LABEL.matches(value):
         errs[-1] = "must not contain dots"  # a subdomain but not a label: it is the dots
-    return errs
+    return tuple(errs)
 
 
 def is_dns1123_subdomain(value: str) -> list[str]:
-    return _check(value, _DNS1123_SUBDOMAIN, max_len=253)
+    return list(_dns1123_subdomain(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _dns1123_subdomain(value: str) -> tuple[str, ...]:
+    return tuple(_check(value, _DNS1123_SUBDOMAIN, max_len=253))
 
 
 def is_dns1035_label(value: str) -> list[str]:
@@ -209,12 +224,17 @@ def is_dns1035_label(value: str) -> list[str]:
 
 def is_qualified_name(value: str) -> list[str]:
     """A label, annotation or finalizer key: ``[dns-subdomain/]name``, name at most 63."""
+    return list(_qualified_name(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _qualified_name(value: str) -> tuple[str, ...]:
     parts = value.split("/")
     if len(parts) > 2:
-        return [
+        return (
             f"a qualified name {_QNAME.error()} with an optional DNS subdomain prefix "
-            "and '/' (e.g. 'example.com/MyName')"
-        ]
+            "and '/' (e.g. 'example.com/MyName')",
+        )
     errs: list[str] = []
     if len(parts) == 2 and not parts[0]:
         errs.append("prefix part must be non-empty")
@@ -223,11 +243,16 @@ def is_qualified_name(value: str) -> list[str]:
     name = parts[-1]
     if not name:
         errs.append("name part must be non-empty")
-    return errs + ["name part " + m for m in _check(name, _QNAME, max_len=63)]
+    return (*errs, *("name part " + m for m in _check(name, _QNAME, max_len=63)))
 
 
 def is_valid_label_value(value: str) -> list[str]:
-    return _check(value, _LABEL_VALUE, max_len=63)
+    return list(_label_value(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_value(value: str) -> tuple[str, ...]:
+    return tuple(_check(value, _LABEL_VALUE, max_len=63))
 
 
 def is_c_identifier(value: str) -> list[str]:

@@ -17,6 +17,8 @@ Everything here is synchronous and pure given ``now``.
 
 from __future__ import annotations
 
+import functools
+import math
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -35,7 +37,13 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 def timestamp(now: datetime) -> str:
     """RFC 3339 at second precision, as Kubernetes writes metav1.Time."""
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _second(math.floor(now.timestamp()))
+
+
+@functools.lru_cache(maxsize=8)
+def _second(epoch: int) -> str:
+    # Formatted once a second, not for every object written in it.
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def generate_name(prefix: str) -> str:

@@ -150,8 +150,7 @@ def _account(
         resource, sub, verb = "", "", request.method.lower()
     elapsed = time.perf_counter() - started
     if verb != "watch":
-        state.metrics.requests.labels(verb, resource, sub, code).inc()
-        state.metrics.latency.labels(verb, resource, sub).observe(elapsed)
+        state.metrics.served(verb, resource, sub, code, elapsed)
     if state.audit is not None and request.method in _MUTATING and target is not None:
         user = request.get(USER)
         state.audit.record(

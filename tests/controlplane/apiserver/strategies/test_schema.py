@@ -129,6 +129,20 @@ def test_subresource_bodies_have_schemas() -> None:
         pytest.param(b'{"a": [{"b": 1, "b": 2}]}', ["a[0].b"], id="in-list"),
         pytest.param(b'{"a": 1}', [], id="none"),
         pytest.param(b"a: 1\na: 2\n", [], id="yaml-is-not-checked"),
+        # What the quick proof of "nothing repeated" must not be fooled by: key ends
+        # inside strings (an annotation holding JSON), blanks before the colon.
+        pytest.param(
+            b'{"metadata": {"annotations": {"x": "{\\"a\\": 1, \\"a\\": 2}"}}}',
+            [],
+            id="key-ends-inside-a-string",
+        ),
+        pytest.param(
+            b'{"a": "\\":", "b" : 1, "b"\n: 2}', ["b"], id="string-and-blanks-hide-nothing"
+        ),
+        pytest.param(
+            b'{"a": {}, "b": [[], {}], "c": {"d": [1, {"e": 1, "e": 1}]}}', ["c.d[1].e"], id="deep"
+        ),
+        pytest.param(b'{"a": 1, "a": 1', [], id="not-json"),
     ],
 )
 def test_duplicate_fields(body: bytes, duplicates: list[str]) -> None:
