@@ -91,6 +91,7 @@ class _FilterState:
     constraints: tuple[terms.SpreadConstraint, ...]
     counts: list[dict[str, int]]
     keys: frozenset[str]
+    own: list[int]  # 1 where the pod itself matches the constraint: it counts once placed
     _mins: list[int | None] = field(default_factory=list)
 
     def minimum(self, i: int) -> int:
@@ -111,7 +112,7 @@ class _FilterState:
         self._mins = []
 
     def clone(self) -> _FilterState:
-        return _FilterState(self.constraints, [dict(c) for c in self.counts], self.keys)
+        return _FilterState(self.constraints, [dict(c) for c in self.counts], self.keys, self.own)
 
 
 @dataclass(slots=True)
@@ -120,6 +121,7 @@ class _ScoreState:
     counts: list[dict[str, int]]
     weights: list[float]
     ignored: set[str]
+    ids: list[int]  # PodTopologySpread._count_id of each constraint
 
 
 class PodTopologySpread:
@@ -128,6 +130,38 @@ class PodTopologySpread:
     def __init__(self, cluster: ClusterView, *, system_defaults: bool = True) -> None:
         self._cluster = cluster
         self.system_defaults = system_defaults
+        # Matching pods per node, per (namespace, what a constraint matches), as of the
+        # node's generation: spreading a Deployment's pods asks the same counts of
+        # every node for every pod, and between two pods only the node that took the
+        # last one has changed (kube-scheduler recounts every node each cycle).
+        # What a count depends on (namespace, owner or selector) is numbered once per
+        # cycle, so the per-node lookups hash a small int, not a selector.
+        self._counted: dict[str, tuple[int, dict[int, int]]] = {}
+        self._count_ids: dict[tuple[str, str, LabelSelector | None], int] = {}
+
+    def _count_id(self, c: terms.SpreadConstraint, namespace: str) -> int:
+        key = (namespace, c.owner_uid, None if c.owner_uid else c.selector)
+        found = self._count_ids.get(key)
+        if found is None:
+            if len(self._count_ids) > 4096:  # selectors of pods long gone
+                self._count_ids.clear()
+                self._counted.clear()
+            found = self._count_ids[key] = len(self._count_ids)
+        return found
+
+    def _count(self, node: NodeInfo, c: terms.SpreadConstraint, namespace: str, cid: int) -> int:
+        memo = self._counted.get(node.name)
+        if memo is None or memo[0] != node.generation:
+            memo = self._counted[node.name] = (node.generation, {})
+        count = memo[1].get(cid)
+        if count is None:
+            count = memo[1][cid] = _count(node, c, namespace)
+        return count
+
+    def _forget_gone_nodes(self, nodes: Sequence[NodeInfo]) -> None:
+        if len(self._counted) > 2 * len(nodes) + 64:
+            names = {n.name for n in nodes}
+            self._counted = {k: v for k, v in self._counted.items() if k in names}
 
     def events(self) -> frozenset[ClusterEvent]:
         return frozenset({
@@ -148,14 +182,18 @@ class PodTopologySpread:
         if not constraints:
             return SKIP
         keys = frozenset(c.topology_key for c in constraints)
-        st = _FilterState(constraints, [{} for _ in constraints], keys)
+        own = [1 if c.matches(pod.labels, pod.owner_uid) else 0 for c in constraints]
+        st = _FilterState(constraints, [{} for _ in constraints], keys, own)
+        self._forget_gone_nodes(nodes)
+        ids = [self._count_id(c, pod.namespace) for c in constraints]
         for node in nodes:
             labels = node.labels
             if not all(k in labels for k in keys):
                 continue
             for i, c in enumerate(constraints):
                 if _eligible(pod, node, c):
-                    st.bump(i, labels[c.topology_key], _count(node, c, pod.namespace))
+                    count = self._count(node, c, pod.namespace, ids[i])
+                    st.bump(i, labels[c.topology_key], count)
         state.data[NAME] = st
         return None
 
@@ -186,8 +224,7 @@ class PodTopologySpread:
             value = labels.get(c.topology_key)
             if value is None:
                 return _MISSING
-            own = 1 if c.matches(pod.labels, pod.owner_uid) else 0
-            if st.counts[i].get(value, 0) + own - st.minimum(i) > c.max_skew:
+            if st.counts[i].get(value, 0) + st.own[i] - st.minimum(i) > c.max_skew:
                 return _SKEW
         return None
 
@@ -220,6 +257,7 @@ class PodTopologySpread:
             for i, key in enumerate(keys)
         ]
         counts: list[dict[str, int]] = [{} for _ in constraints]
+        ids = [self._count_id(c, pod.namespace) for c in constraints]
         if any(k != terms.HOSTNAME for k in keys):
             for node in self._cluster.node_list():
                 labels = node.labels
@@ -231,8 +269,9 @@ class PodTopologySpread:
                         continue
                     if _eligible(pod, node, c):
                         assert value is not None
-                        counts[i][value] = counts[i].get(value, 0) + _count(node, c, pod.namespace)
-        state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored)
+                        count = self._count(node, c, pod.namespace, ids[i])
+                        counts[i][value] = counts[i].get(value, 0) + count
+        state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored, ids)
         return None
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
@@ -245,7 +284,7 @@ class PodTopologySpread:
             if value is None:
                 continue
             if c.topology_key == terms.HOSTNAME:
-                count = _count(node, c, pod.namespace)
+                count = self._count(node, c, pod.namespace, st.ids[i])
             else:
                 count = st.counts[i].get(value, 0)
             total += count * st.weights[i] + (c.max_skew - 1)

@@ -169,3 +169,20 @@ def test_pods_of_one_controller_spread_by_default() -> None:
     # switched off with defaultingType: List
     listed = pts.new({"defaultingType": "List"}, handle(cache))
     assert scores(listed, info(pod("rs-c", owner="rs1")), cache) == {}
+
+
+def test_counts_follow_the_cluster_from_one_pod_to_the_next() -> None:
+    # The plugin remembers each node's counts until the node changes: one plugin, as the
+    # scheduler keeps it, must see every pod placed, relabelled or removed in between.
+    cache = lab({})
+    spreading = plugin(cache)
+    new = info(pod("new", labels=WEB, spread=[spread()]))
+    assert fits(spreading, new, cache) == ["n1", "n2", "n3"]
+    cache.assume(info(pod("web-1", labels=WEB)), "n1")
+    assert fits(spreading, new, cache) == ["n3"]
+    cache.assume(info(pod("web-2", labels=WEB)), "n3")
+    assert fits(spreading, new, cache) == ["n1", "n2", "n3"]
+    cache.update_pod(info(pod("web-2", labels={"app": "other"}, node_name="n3")))
+    assert fits(spreading, new, cache) == ["n3"]
+    cache.remove_pod(info(pod("web-1", labels=WEB, node_name="n1")).key)
+    assert fits(spreading, new, cache) == ["n1", "n2", "n3"]
