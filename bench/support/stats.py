@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,5 +33,22 @@ def cpu_model() -> str:
 
 
 def machine() -> str:
-    """CPU model, cores and Python, as every benchmark's first line starts."""
-    return f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """CPU model, cores and Python, as every benchmark's first line starts, and how fast
+    Python runs on it at the moment: a shared VM's speed varies (the same code measured
+    1.8x apart within an hour here), so figures are only comparable at similar speeds."""
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{python_speed():.1f} M loop steps/s now"
+    )
+
+
+def python_speed(steps: int = 1_000_000) -> float:
+    """Millions of iterations per second of a plain Python loop; best of three."""
+    best = math.inf
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(steps):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return steps / best / 1e6
