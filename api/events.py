@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +40,7 @@ WARNING: Final = "Warning"
 _DEDUP_WINDOW: Final = timedelta(minutes=10)
 _SPAM_BURST: Final = 25.0  # client-go's defaultSpamBurst
 _SPAM_REFILL: Final = 300.0  # seconds per token: client-go's defaultSpamQPS, 1/300
-_SPAM_KEYS: Final = 10000  # forget full buckets beyond this many objects
+_SPAM_KEYS: Final = 4096  # objects whose buckets are kept (client-go: maxLruCacheEntries)
 _QUEUE_LIMIT: Final = 10000
 _SENDERS: Final = 4
 MAX_MESSAGE: Final = 1024
@@ -93,7 +94,9 @@ class EventRecorder:
         self._lock = asyncio.Lock()  # one correlation decision at a time
         self.dropped = 0
         self.filtered = 0
-        self._buckets: dict[tuple[str, ...], _Bucket] = {}
+        # An LRU of buckets, as client-go's spam filter keeps (a scan for refilled ones
+        # on every new object made 10,000 pods scheduled in a row quadratic).
+        self._buckets: OrderedDict[tuple[str, ...], _Bucket] = OrderedDict()
 
     def record(
         self,
@@ -130,20 +133,16 @@ class EventRecorder:
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= _SPAM_KEYS:
-                self._forget_full_buckets(now)
+                self._buckets.popitem(last=False)  # the least recently used, as client-go
             bucket = self._buckets[key] = _Bucket(_SPAM_BURST, now)
+        else:
+            self._buckets.move_to_end(key)
         bucket.tokens = min(_SPAM_BURST, bucket.tokens + (now - bucket.at) / _SPAM_REFILL)
         bucket.at = now
         if bucket.tokens < 1:
             return False
         bucket.tokens -= 1
         return True
-
-    def _forget_full_buckets(self, now: float) -> None:
-        """A bucket that refilled completely says nothing a new one would not."""
-        for key, bucket in list(self._buckets.items()):
-            if bucket.tokens + (now - bucket.at) / _SPAM_REFILL >= _SPAM_BURST:
-                del self._buckets[key]
 
     async def run(self) -> None:
         workers = [asyncio.create_task(self._sender()) for _ in range(self._senders)]

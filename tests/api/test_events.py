@@ -8,6 +8,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from api import events
 from api.client import ApiClient
 from api.events import EventRecorder
 
@@ -70,6 +71,29 @@ async def test_25_events_per_object_then_one_per_five_minutes() -> None:
     await sent(recorder)
     assert [e["message"] for e in api.created[27:]] == ["Created pod: web-31"]
     assert recorder.filtered == 7
+
+
+async def test_the_filter_remembers_the_most_recently_used_objects() -> None:
+    # As client-go's LRU: a busy object stays limited however many others come and go
+    # (the scheduler records one event for each of 10,000 pods), and what is forgotten
+    # is what has not been heard of for longest.
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    api = Events()
+    recorder = EventRecorder(
+        cast(ApiClient, api), instance="t", component="c", action="a", clock=lambda: now[0]
+    )
+    busy = owner("busy", "u0")
+    for i in range(25):
+        recorder.record(busy, "Normal", "SuccessfulCreate", f"Created pod: busy-{i}")
+    for i in range(2 * events._SPAM_KEYS):
+        recorder.record(owner(f"p{i}", f"u-p{i}"), "Normal", "Scheduled", "Successfully assigned")
+        if i % 1000 == 0:  # the busy object keeps being heard of
+            recorder.record(busy, "Normal", "SuccessfulCreate", "Created pod: busy-again")
+    busy_again = len(range(0, 2 * events._SPAM_KEYS, 1000))
+    assert recorder.filtered == busy_again  # every one of them: its bucket stayed empty
+    recorder.record(owner("p0", "u-p0"), "Normal", "Scheduled", "again")  # long forgotten
+    assert recorder.filtered == busy_again  # a fresh bucket: allowed
+    await sent(recorder)
 
 
 async def test_a_repeat_becomes_a_count_patch() -> None:
