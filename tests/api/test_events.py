@@ -37,6 +37,16 @@ def owner(name: str, uid: str) -> dict[str, Any]:
     }
 
 
+def recording() -> tuple[list[datetime], Events, EventRecorder]:
+    """A recorder on a clock the test moves (``now[0]``), sending to an ``Events``."""
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    api = Events()
+    recorder = EventRecorder(
+        cast(ApiClient, api), instance="t", component="c", action="a", clock=lambda: now[0]
+    )
+    return now, api, recorder
+
+
 async def sent(recorder: EventRecorder) -> None:
     task = asyncio.create_task(recorder.run())
     try:
@@ -48,11 +58,7 @@ async def sent(recorder: EventRecorder) -> None:
 
 
 async def test_25_events_per_object_then_one_per_five_minutes() -> None:
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    api = Events()
-    recorder = EventRecorder(
-        cast(ApiClient, api), instance="t", component="c", action="a", clock=lambda: now[0]
-    )
+    now, api, recorder = recording()
     rs = owner("web", "u1")
     for i in range(30):
         recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: web-{i}")
@@ -77,11 +83,7 @@ async def test_the_filter_remembers_the_most_recently_used_objects() -> None:
     # As client-go's LRU: a busy object stays limited however many others come and go
     # (the scheduler records one event for each of 10,000 pods), and what is forgotten
     # is what has not been heard of for longest.
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    api = Events()
-    recorder = EventRecorder(
-        cast(ApiClient, api), instance="t", component="c", action="a", clock=lambda: now[0]
-    )
+    _, _, recorder = recording()
     busy = owner("busy", "u0")
     for i in range(25):
         recorder.record(busy, "Normal", "SuccessfulCreate", f"Created pod: busy-{i}")
@@ -97,11 +99,7 @@ async def test_the_filter_remembers_the_most_recently_used_objects() -> None:
 
 
 async def test_a_repeat_becomes_a_count_patch() -> None:
-    now = [datetime(2026, 1, 1, tzinfo=UTC)]
-    api = Events()
-    recorder = EventRecorder(
-        cast(ApiClient, api), instance="t", component="c", action="a", clock=lambda: now[0]
-    )
+    now, api, recorder = recording()
     pod = {"kind": "Pod", "metadata": {"name": "p", "namespace": "default", "uid": "u"}}
     for _ in range(3):
         recorder.record(pod, "Warning", "FailedScheduling", "0/3 nodes are available")
