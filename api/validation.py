@@ -195,13 +195,25 @@ def _check(value: str, pattern: _Pattern, *, max_len: int | None = None) -> list
 
 # The checks of names, keys and label values are remembered (a few thousand strings): the
 # same few names and label keys come back in every object. Callers get their own list.
+# Only strings of a plausible length are remembered: a client sending megabyte-long keys
+# must not make the server keep thousands of them.
+_MEMO_MAX_LEN: Final = 320  # a 253-character prefix, a slash and a 63-character name
 
 
-def is_dns1123_label(value: str) -> list[str]:
-    return list(_dns1123_label(value))
+class _Remembered:
+    """A check of a string, remembered for the strings short enough to be real names."""
+
+    def __init__(self, check: Callable[[str], tuple[str, ...]]) -> None:
+        self._check = check
+        self.memo = functools.lru_cache(maxsize=4096)(check)
+        self.__doc__ = check.__doc__
+
+    def __call__(self, value: str) -> list[str]:
+        if len(value) <= _MEMO_MAX_LEN:
+            return list(self.memo(value))
+        return list(self._check(value))
 
 
-@functools.lru_cache(maxsize=4096)
 def _dns1123_label(value: str) -> tuple[str, ...]:
     errs = _check(value, _DNS1123_LABEL, max_len=63)
     if _DNS1123_SUBDOMAIN.matches(value) and not _DNS1123_LABEL.matches(value):
@@ -209,26 +221,22 @@ def _dns1123_label(value: str) -> tuple[str, ...]:
     return tuple(errs)
 
 
-def is_dns1123_subdomain(value: str) -> list[str]:
-    return list(_dns1123_subdomain(value))
+is_dns1123_label = _Remembered(_dns1123_label)
 
 
-@functools.lru_cache(maxsize=4096)
 def _dns1123_subdomain(value: str) -> tuple[str, ...]:
     return tuple(_check(value, _DNS1123_SUBDOMAIN, max_len=253))
+
+
+is_dns1123_subdomain = _Remembered(_dns1123_subdomain)
 
 
 def is_dns1035_label(value: str) -> list[str]:
     return _check(value, _DNS1035_LABEL, max_len=63)
 
 
-def is_qualified_name(value: str) -> list[str]:
-    """A label, annotation or finalizer key: ``[dns-subdomain/]name``, name at most 63."""
-    return list(_qualified_name(value))
-
-
-@functools.lru_cache(maxsize=4096)
 def _qualified_name(value: str) -> tuple[str, ...]:
+    """A label, annotation or finalizer key: ``[dns-subdomain/]name``, name at most 63."""
     parts = value.split("/")
     if len(parts) > 2:
         return (
@@ -246,13 +254,14 @@ def _qualified_name(value: str) -> tuple[str, ...]:
     return (*errs, *("name part " + m for m in _check(name, _QNAME, max_len=63)))
 
 
-def is_valid_label_value(value: str) -> list[str]:
-    return list(_label_value(value))
+is_qualified_name = _Remembered(_qualified_name)
 
 
-@functools.lru_cache(maxsize=4096)
 def _label_value(value: str) -> tuple[str, ...]:
     return tuple(_check(value, _LABEL_VALUE, max_len=63))
+
+
+is_valid_label_value = _Remembered(_label_value)
 
 
 def is_c_identifier(value: str) -> list[str]:

@@ -411,3 +411,19 @@ EXPR = f"{SEL}.matchExpressions[0]"
 )  # fmt: skip
 def test_label_selector(value: object, causes: list[Cause]) -> None:
     assert v.label_selector(value, SEL) == causes
+
+
+def test_only_strings_as_short_as_real_names_are_remembered() -> None:
+    # The checks are memoised; a client sending huge keys must not fill the memory.
+    memo = v.is_qualified_name.memo
+    memo.cache_clear()
+    assert v.is_qualified_name("example.com/app") == []
+    assert v.is_qualified_name("example.com/app") == []
+    huge = "k" * 100_000
+    assert v.is_qualified_name(huge) == ["name part must be no more than 63 characters"]
+    assert v.is_qualified_name(huge + "x")  # another one, still refused
+    info = memo.cache_info()
+    assert (info.hits, info.currsize) == (1, 1)  # only the real name is kept
+    result = v.is_qualified_name("example.com/app")
+    result.append("a caller's own change")
+    assert v.is_qualified_name("example.com/app") == []
