@@ -13,11 +13,14 @@ finalizer is removed or (pods) when its node confirms with grace period 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from api import errors
 from api.resources import Resource, by_kind
@@ -157,7 +160,10 @@ class Objects:
         lost race unless the caller pinned a revision (then 409). ``admit=False`` is for
         the server's own metadata changes (deletion), which clients may not make."""
         key = storage.key(resource, namespace, name)
-        current = self.get(resource, namespace, name).obj()
+        # Each call decodes a fresh copy of the object as stored: ``current`` stays as it
+        # is for the comparisons, ``mutate`` gets one of its own to change.
+        fresh: Callable[[], Obj] = self.get(resource, namespace, name).obj
+        current = fresh()
         revision = int(current["metadata"]["resourceVersion"])
         for _ in range(_MAX_RETRIES):
             if pinned is not None and pinned != revision:
@@ -166,7 +172,7 @@ class Objects:
                     resource,
                     name,
                 )
-            new = mutate(_copy(current))
+            new = mutate(fresh())
             if admit:
                 new = admission.prepare_update(
                     resource, new, current, subresource=subresource, now=self.clock()
@@ -184,7 +190,8 @@ class Objects:
             try:
                 kv = await self.store.update(key, storage.encode(new), expected_revision=revision)
             except st.Conflict as e:
-                current = storage.decode(e.current.value, e.current.mod_revision)
+                fresh = functools.partial(storage.decode, e.current.value, e.current.mod_revision)
+                current = fresh()
                 revision = e.current.mod_revision
                 continue
             except st.StoreError as e:
@@ -328,8 +335,6 @@ def _same(new: Obj, old: Obj) -> bool:
 
 
 def _copy(obj: Obj) -> Obj:
-    import orjson
-
     copied: Obj = orjson.loads(orjson.dumps(obj))
     return copied
 
