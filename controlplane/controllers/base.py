@@ -29,6 +29,7 @@ from api.client import ApiClient
 from api.events import EventRecorder
 from api.informer import Informer, key_of
 from api.resources import Resource
+from controlplane.controllers.owners import controller_key
 from controlplane.controllers.workqueue import ShutDown, WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -125,15 +126,6 @@ class Expectations:
 
     def forget(self, key: str) -> None:
         self._pending.pop(key, None)
-
-
-def controller_key(obj: Obj, kind: str) -> str | None:
-    """``namespace/name`` of the object's controlling owner of ``kind``, if any."""
-    meta = obj.get("metadata") or {}
-    for ref in meta.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == kind:
-            return f"{meta.get('namespace')}/{ref.get('name')}"
-    return None
 
 
 def watch_owned_pods(

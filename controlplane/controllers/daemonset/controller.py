@@ -39,6 +39,7 @@ from controlplane.controllers.daemonset.plan import (
     max_unavailable,
     pods_to_replace,
 )
+from controlplane.controllers.owners import controller_ref
 from controlplane.scheduler.terms import TermError
 
 logger = logging.getLogger(__name__)
@@ -50,9 +51,8 @@ _OWNER = "daemonset-owner"
 
 
 def _owner_uid(pod: Obj) -> Iterable[str]:
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "DaemonSet":
-            yield str(ref.get("uid"))
+    ref = controller_ref(pod)
+    return (str(ref.get("uid")),) if ref and ref.get("kind") == "DaemonSet" else ()
 
 
 def _placement_fields(node: Obj) -> tuple[Any, ...]:

@@ -25,19 +25,15 @@ from api.resources import resource
 from api.selectors import LabelSelector
 from controlplane.controllers.base import Context, Controller, Result
 from controlplane.controllers.deployment import rollout
-from controlplane.controllers.deployment.objects import Obj, controller_ref, meta
+from controlplane.controllers.deployment.objects import Obj, meta
 from controlplane.controllers.deployment.sync import DEPLOYMENTS, REPLICASETS, Requeue, Sync
+from controlplane.controllers.owners import controller_ref, controller_uid
 
 logger = logging.getLogger(__name__)
 
 PODS = resource("", "Pod")
 BY_CONTROLLER = "deployment-controller/controller-uid"
 BY_NAMESPACE = "deployment-controller/namespace"
-
-
-def controller_uid(obj: Obj) -> list[str]:
-    ref = controller_ref(obj)
-    return [str(ref["uid"])] if ref is not None and ref.get("uid") else []
 
 
 def namespace_of(obj: Obj) -> list[str]:

@@ -22,13 +22,6 @@ def replicas(rs: Obj) -> int:
     return value if isinstance(value, int) else 1
 
 
-def controller_ref(obj: Obj) -> Obj | None:
-    for ref in meta(obj).get("ownerReferences") or []:
-        if isinstance(ref, dict) and ref.get("controller"):
-            return ref
-    return None
-
-
 def spec_of(deployment: Obj) -> Spec:
     """The rollout parameters; ValueError for values no arithmetic can use."""
     spec = deployment.get("spec") or {}

@@ -30,13 +30,13 @@ from api.resources import resource
 from controlplane.controllers.deployment import revisions as rv
 from controlplane.controllers.deployment import status as st
 from controlplane.controllers.deployment.objects import (
-    controller_ref,
     meta,
     replicas,
     spec_of,
     view,
 )
 from controlplane.controllers.deployment.rolling import max_surge, new_rs_new_replicas
+from controlplane.controllers.owners import controller_ref
 
 logger = logging.getLogger(__name__)
 

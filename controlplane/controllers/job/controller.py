@@ -31,6 +31,7 @@ from controlplane.controllers.base import (
 )
 from controlplane.controllers.job.plan import Backoff, JobPlan, plan_job
 from controlplane.controllers.job.tracking import COUNTED
+from controlplane.controllers.owners import controller_ref
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +40,9 @@ PODS = resource("", "Pod")
 _OWNER = "job-owner"
 
 
-def _owner_ref(pod: Obj) -> Obj | None:
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "Job":
-            return dict(ref)
-    return None
-
-
 def _owner_uid(pod: Obj) -> Iterable[str]:
-    ref = _owner_ref(pod)
-    return (str(ref.get("uid")),) if ref else ()
+    ref = controller_ref(pod)
+    return (str(ref.get("uid")),) if ref and ref.get("kind") == "Job" else ()
 
 
 def new_pod(job: Obj) -> Obj:

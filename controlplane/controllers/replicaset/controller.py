@@ -29,6 +29,7 @@ from api.informer import key_of
 from api.resources import resource
 from api.selectors import LabelSelector
 from controlplane.controllers.base import Context, Controller, Expectations, Result
+from controlplane.controllers.owners import controller_ref, controller_uid
 from controlplane.controllers.replicaset import podcontrol, pods, ranking, status
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ Obj = dict[str, Any]
 
 
 def _orphan_namespace(pod: Obj) -> list[str]:
-    return [] if pods.controller_ref(pod) else pods.namespace_of(pod)
+    return [] if controller_ref(pod) else pods.namespace_of(pod)
 
 
 class ReplicaSetController(Controller):
@@ -59,7 +60,7 @@ class ReplicaSetController(Controller):
         self.sets = self.informer(REPLICASETS)
         self.pods = self.informer(PODS)
         self.nodes = self.informer(NODES)
-        self.pods.add_index(BY_CONTROLLER, pods.controller_uid)
+        self.pods.add_index(BY_CONTROLLER, controller_uid)
         self.pods.add_index(ORPHANS, _orphan_namespace)
         self.sets.add_index(BY_NAMESPACE, pods.namespace_of)
         self.expectations = Expectations()
@@ -83,7 +84,7 @@ class ReplicaSetController(Controller):
 
     def _owner_key(self, pod: Obj) -> str | None:
         """The key of the cached set that controls ``pod`` (same name and uid)."""
-        ref = pods.controller_ref(pod)
+        ref = controller_ref(pod)
         if ref is None or ref.get("kind") != "ReplicaSet":
             return None
         key = f"{pods.meta(pod).get('namespace')}/{ref.get('name')}"
@@ -111,7 +112,7 @@ class ReplicaSetController(Controller):
         if key is not None:
             self.expectations.created(key)
             self.queue.add(key)
-        elif pods.controller_ref(pod) is None:
+        elif controller_ref(pod) is None:
             self._enqueue_matching(pod)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
@@ -128,9 +129,7 @@ class ReplicaSetController(Controller):
             self.queue.add(old_key)
         if new_key is not None:
             self.queue.add(new_key)
-        elif pods.controller_ref(new) is None and (
-            relabelled or pods.controller_ref(old) is not None
-        ):
+        elif controller_ref(new) is None and (relabelled or controller_ref(old) is not None):
             self._enqueue_matching(new)
 
     def _pod_deleted(self, pod: Obj) -> None:

@@ -23,22 +23,6 @@ def labels(obj: Mapping[str, Any]) -> dict[str, str]:
     return value if isinstance(value, dict) else {}
 
 
-def controller_ref(obj: Mapping[str, Any]) -> Obj | None:
-    """The ownerReference with ``controller: true`` (at most one is allowed)."""
-    refs = meta(obj).get("ownerReferences")
-    for ref in refs if isinstance(refs, list) else []:
-        if isinstance(ref, dict) and ref.get("controller") is True:
-            return ref
-    return None
-
-
-def controller_uid(obj: Mapping[str, Any]) -> list[str]:
-    """Index function: the uid of the object's controller, if any."""
-    ref = controller_ref(obj)
-    uid = ref.get("uid") if ref else None
-    return [uid] if isinstance(uid, str) else []
-
-
 def namespace_of(obj: Mapping[str, Any]) -> list[str]:
     """Index function: the object's namespace."""
     ns = meta(obj).get("namespace")
