@@ -6,9 +6,11 @@ others, each kind measured on its own.
 
 A real ``bramble server`` (``--no-agent --no-controllers --no-scheduler``: nothing but
 these requests reaches it) with 100 nodes and one watch of every pod open, as a
-scheduler keeps one. Then, one kind after another, ``--count`` requests (3000) with
-``--in-flight`` (32) at a time from this process; the server's CPU time (all its
-threads, from /proc) over the phase, divided by the requests. The server is busy for
+scheduler keeps one; the nodes and pods are bench/scheduler.py's, the status patch is
+bench/api.py's (a kubelet's). Then, one kind after another, ``--count`` requests (3000) with
+``--in-flight`` (32) at a time from this process (the events through the scheduler's
+own EventRecorder, with that many senders); the server's CPU time (all its threads,
+from /proc) over the phase, divided by the requests. The server is busy for
 the whole phase (its CPU share is printed: near 100 % means the figure is the server's
 cost, not the client's pace).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -30,17 +33,20 @@ from pathlib import Path
 from typing import Any
 
 from api.client import ApiClient
+from api.events import EventRecorder
 from api.resources import resource
+from bench.scheduler import basic_pod, node
 from bench.support import procfs
+from bench.support.objects import STRATEGIC, pod_status
 from bench.support.server import BrambleServer
 from bench.support.stats import machine
 
 PODS = resource("", "Pod")
 NODES = resource("", "Node")
-EVENTS = resource("", "Event")
 NAMESPACE = "default"
 NODE_COUNT = 100
-STRATEGIC = "application/strategic-merge-patch+json"
+
+Obj = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,83 +57,90 @@ class Phase:
     cpu_share: float  # of one core, over the phase
 
 
-def node(i: int) -> dict[str, Any]:
-    capacity = {"cpu": "4", "memory": "32Gi", "pods": "110"}
-    return {
-        "apiVersion": "v1", "kind": "Node", "metadata": {"name": f"n{i}"},
-        "status": {"capacity": capacity, "allocatable": capacity},
-    }  # fmt: skip
-
-
-def pod(i: int) -> dict[str, Any]:
-    requests = {"cpu": "100m", "memory": "500Mi"}
-    return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"p{i}", "namespace": NAMESPACE, "labels": {"app": "bench"}},
-        "spec": {
-            "schedulerName": "nobody",  # nothing binds them but this benchmark
-            "containers": [{"name": "c", "image": "busybox", "resources": {"requests": requests}}],
-        },
-    }  # fmt: skip
+def node_of(i: int) -> str:
+    return str(node(i % NODE_COUNT)["metadata"]["name"])
 
 
 def binding(i: int) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Binding", "metadata": {"name": f"p{i}"},
-        "target": {"kind": "Node", "name": f"n{i % NODE_COUNT}"},
+        "target": {"kind": "Node", "name": node_of(i)},
     }  # fmt: skip
 
 
-def event(i: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": f"p{i}.scheduled", "namespace": NAMESPACE},
-        "involvedObject": {"kind": "Pod", "name": f"p{i}", "namespace": NAMESPACE},
-        "reason": "Scheduled", "type": "Normal",
-        "message": f"Successfully assigned {NAMESPACE}/p{i} to n{i % NODE_COUNT}",
-        "source": {"component": "default-scheduler"},
-    }  # fmt: skip
+async def timed(name: str, pid: int, count: int, work: Awaitable[None]) -> Phase:
+    cpu_before, started = procfs.cpu_seconds(pid), time.monotonic()
+    await work
+    cpu, elapsed = procfs.cpu_seconds(pid) - cpu_before, time.monotonic() - started
+    return Phase(name, count / elapsed, cpu / count * 1e6, cpu / elapsed)
 
 
-async def phase(
-    name: str, pid: int, count: int, in_flight: int, call: Callable[[int], Awaitable[Any]]
-) -> Phase:
+async def each(count: int, in_flight: int, call: Callable[[int], Awaitable[Any]]) -> None:
     slots = asyncio.Semaphore(in_flight)
 
     async def one(i: int) -> None:
         async with slots:
             await call(i)
 
-    cpu_before, started = procfs.cpu_seconds(pid), time.monotonic()
     await asyncio.gather(*(one(i) for i in range(count)))
-    cpu, elapsed = procfs.cpu_seconds(pid) - cpu_before, time.monotonic() - started
-    return Phase(name, count / elapsed, cpu / count * 1e6, cpu / elapsed)
 
 
-async def measure(running_pid: int, kubeconfig: Path, count: int, in_flight: int) -> list[Phase]:
+async def scheduled_events(client: ApiClient, pods: list[Obj], senders: int) -> None:
+    """The ``Scheduled`` events of ``pods``, sent as the scheduler sends them (its
+    EventRecorder, with ``senders`` requests in flight)."""
+    recorder = EventRecorder(
+        client, instance="bench-requests", component="default-scheduler", action="Binding",
+        senders=senders,
+    )  # fmt: skip
+    task = asyncio.create_task(recorder.run())
+    try:
+        for pod in pods:
+            name = str(pod["metadata"]["name"])  # p<i>, bound to node_of(i)
+            where = f"{NAMESPACE}/{name} to {node_of(int(name[1:]))}"
+            recorder.record(pod, "Normal", "Scheduled", f"Successfully assigned {where}")
+        await recorder.flush()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def measure(pid: int, kubeconfig: Path, count: int, in_flight: int) -> list[Phase]:
     client = await ApiClient.from_kubeconfig(kubeconfig)
     try:
         for i in range(NODE_COUNT):
             await client.create(NODES, None, node(i))
         watch = asyncio.create_task(watch_pods(client))
         pods = f"/api/v1/namespaces/{NAMESPACE}/pods"
-        calls: list[tuple[str, Callable[[int], Awaitable[Any]]]] = [
-            ("create pod", lambda i: client.create(PODS, NAMESPACE, pod(i))),
-            (
-                "bind pod (pods/binding)",
-                lambda i: client.request("POST", f"{pods}/p{i}/binding", body=binding(i)),
+        created: list[Obj] = []
+
+        async def create(i: int) -> None:
+            # for a scheduler nobody runs: nothing binds them but this benchmark
+            created.append(await client.create(PODS, NAMESPACE, basic_pod(f"p{i}", "nobody")))
+
+        async def bind(i: int) -> None:
+            await client.request("POST", f"{pods}/p{i}/binding", body=binding(i))
+
+        async def patch_status(i: int) -> None:
+            body = pod_status(f"p{i}", ready=True)
+            await client.request("PATCH", f"{pods}/p{i}/status", body=body, content_type=STRATEGIC)
+
+        results = [
+            await timed("create pod", pid, count, each(count, in_flight, create)),
+            await timed("bind pod (pods/binding)", pid, count, each(count, in_flight, bind)),
+            await timed(
+                "Scheduled event (the scheduler's EventRecorder)", pid, count,
+                scheduled_events(client, created, in_flight),
             ),
-            ("create event", lambda i: client.create(EVENTS, NAMESPACE, event(i))),
-            ("get pod", lambda i: client.get(PODS, NAMESPACE, f"p{i}")),
-            (
-                "patch pod status (strategic merge)",
-                lambda i: client.request(
-                    "PATCH", f"{pods}/p{i}/status", body={"status": {"phase": "Running"}},
-                    content_type=STRATEGIC,
-                ),
+            await timed(
+                "get pod", pid, count,
+                each(count, in_flight, lambda i: client.get(PODS, NAMESPACE, f"p{i}")),
+            ),
+            await timed(
+                "patch pod status (strategic merge)", pid, count,
+                each(count, in_flight, patch_status),
             ),
         ]  # fmt: skip
-        results = [await phase(name, running_pid, count, in_flight, c) for name, c in calls]
         watch.cancel()
         return results
     finally:
@@ -141,9 +154,13 @@ async def watch_pods(client: ApiClient) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--count", type=int, default=3000, help="requests of each kind")
+    parser.add_argument(
+        "--count", type=int, default=3000, help="requests of each kind (at most 10,000)"
+    )
     parser.add_argument("--in-flight", type=int, default=32, help="requests at a time")
     args = parser.parse_args()
+    if not 0 < args.count <= 10_000:  # the EventRecorder queues at most 10,000 events
+        parser.error("--count: between 1 and 10000")
     with tempfile.TemporaryDirectory(prefix="bramble-bench-requests-") as tmp:
         server = BrambleServer(Path(tmp) / "data", args=["--no-scheduler"])
         running = server.start()
