@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,11 +40,33 @@ async def large(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
     response.content_length = sum(len(p) for p in parts)
     await response.prepare(request)
-    for part in parts:
-        await response.write(part)
-        await asyncio.sleep(0)
+    await write_slices(response, parts)
     await response.write_eof()
     return response
+
+
+def slices(pieces: Iterable[bytes]) -> list[bytes]:
+    """Consecutive ``pieces`` joined into slices of about LARGE_BODY bytes."""
+    joined: list[bytes] = []
+    batch: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        batch.append(piece)
+        size += len(piece)
+        if size >= LARGE_BODY:
+            joined.append(b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        joined.append(b"".join(batch))
+    return joined
+
+
+async def write_slices(response: web.StreamResponse, parts: list[bytes]) -> None:
+    """One write per slice, with a turn of the event loop between them."""
+    for i, part in enumerate(parts):
+        if i:
+            await asyncio.sleep(0)
+        await response.write(part)
 
 
 def error(e: errors.ApiError) -> web.Response:
@@ -86,33 +108,31 @@ def list_body(
     resource: Resource, entries: Iterable[Entry], revision: int, continue_token: str | None
 ) -> bytes:
     """A List from cached bytes: no object is decoded or encoded again."""
-    return b"".join(list_parts(resource, entries, revision, continue_token))
+    return b"".join(_list_pieces(resource, entries, revision, continue_token))
 
 
 def list_parts(
     resource: Resource, entries: Iterable[Entry], revision: int, continue_token: str | None
 ) -> list[bytes]:
     """A List from cached bytes, in consecutive slices of about LARGE_BODY bytes."""
+    return slices(_list_pieces(resource, entries, revision, continue_token))
+
+
+def _list_pieces(
+    resource: Resource, entries: Iterable[Entry], revision: int, continue_token: str | None
+) -> Iterator[bytes]:
     meta: dict[str, str] = {"resourceVersion": str(revision)}
     if continue_token:
         meta["continue"] = continue_token
     head = orjson.dumps(
         {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": meta}
     )
-    pieces = [head[:-1] + b',"items":[']
-    parts: list[bytes] = []
-    size = 0
+    yield head[:-1] + b',"items":['
     for i, entry in enumerate(entries):
         if i:
-            pieces.append(b",")
-        pieces.append(entry.raw)
-        size += len(entry.raw)
-        if size >= LARGE_BODY:
-            parts.append(b"".join(pieces))
-            pieces, size = [], 0
-    pieces.append(b"]}")
-    parts.append(b"".join(pieces))
-    return parts
+            yield b","
+        yield entry.raw
+    yield b"]}"
 
 
 def table(

@@ -183,7 +183,7 @@ class _Stream:
         lines = [encoder.line(ADDED, entry) for entry in initial]
         if self.send_initial:
             lines.append(_bookmark(sel, watcher.cursor, initial_end=True))
-        await _write(response, lines)
+        await respond.write_slices(response, respond.slices(lines))
 
         # Two timers at most, each armed once (not one per wake-up): the end of the
         # watch, and the next bookmark.
@@ -229,7 +229,7 @@ class _Stream:
                     lines.append(_bookmark(sel, watcher.cursor))
                     next_bookmark = now + BOOKMARK_INTERVAL
                     timers.append(loop.call_at(next_bookmark, watcher.event.set))
-                await _write(response, lines)
+                await respond.write_slices(response, respond.slices(lines))
                 if deadline is not None and now >= deadline:
                     break
                 await watcher.event.wait()
@@ -237,23 +237,6 @@ class _Stream:
             for timer in timers:
                 timer.cancel()
         await response.write_eof()
-
-
-WRITE_SLICE = 256 << 10  # the initial events of a big watch go out in slices of this
-
-
-async def _write(response: web.StreamResponse, lines: list[bytes]) -> None:
-    """Write ``lines`` in as few writes as a slice allows."""
-    batch: list[bytes] = []
-    size = 0
-    for line in lines:
-        batch.append(line)
-        size += len(line)
-        if size >= WRITE_SLICE:
-            await response.write(b"".join(batch))
-            batch, size = [], 0
-    if batch:
-        await response.write(b"".join(batch))
 
 
 def _concerns(change: Change, index: tuple[str, str]) -> bool:
