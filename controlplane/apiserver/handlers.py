@@ -383,8 +383,9 @@ def scale_of(obj: Obj) -> Obj:
     meta = obj["metadata"]
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
-    selector = spec.get("selector") or {}
-    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    # the selector as a string query, as Kubernetes writes it for an autoscaler:
+    # matchLabels and matchExpressions, sorted by key ("app=web,tier in (a,b)")
+    selector = str(LabelSelector.from_object(spec.get("selector") or {}))
     return {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -394,7 +395,7 @@ def scale_of(obj: Obj) -> Obj:
             if k in meta
         },
         "spec": {"replicas": spec.get("replicas", 1)},
-        "status": {"replicas": status.get("replicas", 0), "selector": ",".join(terms)},
+        "status": {"replicas": status.get("replicas", 0), "selector": selector},
     }
 
 
