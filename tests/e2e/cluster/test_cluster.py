@@ -6,8 +6,9 @@ and hostname; a pod runs in its node's Podman and nowhere else, with that node's
 addresses; logs and exec through the apiserver reach a node that is not the first; a
 killed, frozen or cut-off node stops renewing its Lease and renews it again once restored
 (no node-lifecycle controller is assumed); a person can SSH from one node to another and
-see that node's containers. The last test SIGKILLs ``scripts/cluster up`` and checks
-that its reaper leaves nothing behind.
+see that node's containers. The last test drives ``scripts/cluster``'s drills from
+another process, then SIGKILLs ``scripts/cluster up`` and checks that its reaper leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -216,7 +217,35 @@ def test_ssh_from_one_node_to_another_sees_that_nodes_host_and_containers(
 # --- the script, and cleanup when its owner dies ---------------------------------------------
 
 
-def test_a_killed_scripts_cluster_up_leaves_nothing_behind(tmp_path: Path) -> None:
+def drill(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / "scripts" / "cluster"), *args],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def process_state(pid: int) -> str:
+    """The one-letter state of /proc/PID/status ("T" when stopped)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("State:"):
+            return line.split()[1]
+    raise AssertionError(f"no State line for {pid}")
+
+
+def port_state(prefix: str) -> str:
+    """node1's switch port, as ``ip`` shows it ("UP", "DOWN", "LOWERLAYERDOWN"...)."""
+    out = subprocess.run(
+        ["ip", "-j", "-n", f"{prefix}-sw", "link", "show", "n1"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    return str(json.loads(out)[0]["operstate"])
+
+
+def test_scripts_cluster_drills_then_a_killed_up_leaves_nothing_behind(tmp_path: Path) -> None:
+    nowhere = drill("freeze", "node1", "--dir", str(tmp_path / "none"))
+    assert nowhere.returncode == 1
+    assert "no cluster is up" in nowhere.stdout
+    assert "scripts/cluster up" in nowhere.stdout
     up = subprocess.Popen(
         [str(REPO / "scripts" / "cluster"), "up", "--nodes", "1", "--dir", str(tmp_path)],
         stdout=subprocess.PIPE,
@@ -237,6 +266,28 @@ def test_a_killed_scripts_cluster_up_leaves_nothing_behind(tmp_path: Path) -> No
         ).stdout  # fmt: skip
         assert nodes.split()[:2] == ["node1", "Ready"], nodes
         assert netns.list_netns(prefix), "the cluster's namespaces should exist"
+
+        frozen = drill("freeze", "node1", "--dir", str(tmp_path))
+        assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+        assert frozen.stdout.startswith("ok: node1: agent frozen")
+        agent = int(frozen.stdout.split("agent pid ")[1])
+        assert process_state(agent) == "T"
+        assert drill("thaw", "node1", "--dir", str(tmp_path)).returncode == 0
+        assert process_state(agent) != "T"
+        assert drill("cut", "node1", "--dir", str(tmp_path)).returncode == 0
+        assert port_state(prefix) == "DOWN"
+        assert drill("restore", "node1", "--dir", str(tmp_path)).returncode == 0
+        assert port_state(prefix) != "DOWN"
+        unknown = drill("kill", "node7", "--dir", str(tmp_path))
+        assert unknown.returncode == 1
+        assert "no node 'node7'" in unknown.stdout
+        assert "its nodes: node1" in unknown.stdout
+        killed = drill("kill", "node1", "--dir", str(tmp_path))
+        assert killed.returncode == 0, killed.stdout + killed.stderr
+        assert not Path(f"/proc/{agent}").exists()
+        started = drill("start-agent", "node1", "--dir", str(tmp_path))
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert int(started.stdout.split("agent pid ")[1]) != agent
         up.send_signal(signal.SIGKILL)  # no chance to clean up: the reaper must
         up.wait()
 
