@@ -11,15 +11,13 @@ The test SIGKILLs the server holding the Leases, children first (a machine that 
 power: nobody releases a Lease), checks that the other takes both over within the lease
 duration plus a few seconds, and that a Deployment scaled from 5 to 8 meanwhile never has
 more pods than it asks for (a watch counts them at every event) and ends with exactly 8.
-No node is needed: the pods stay Pending.
+No node is needed here: the pods stay Pending (tests/e2e/cluster/test_ha_nodes.py
+has real nodes run them while the servers hand over).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,17 +28,18 @@ from tests.e2e.cluster.watch import watching
 from tests.e2e.cluster.workloads import Obj, deployment, is_active, pods_path
 from tests.support.cluster import BrambleServer, HttpsClient, Kubectl, manifest
 from tests.support.etcd import EtcdCluster
+from tests.support.leaders import (
+    LEASE_DURATION,
+    TAKEOVER_SLACK,
+    holders,
+    identities,
+    kill_with_children,
+)
 from tests.support.processes import wait_until
 from tests.support.real import require_binary
 
 pytestmark = pytest.mark.real("etcd")
 logger = logging.getLogger(__name__)
-
-LEASE_DURATION = 15.0  # controller manager's and scheduler's lease duration (their defaults)
-# A candidate looks every retry period (2 s, jittered up to 2.4 s): it may see the last
-# renewal up to 2.4 s late, and the expiry up to 2.4 s late; 2 s more for a loaded machine.
-TAKEOVER_SLACK = 2 * 2.4 + 2.0
-LEASES = ("bramble-controller-manager", "bramble-scheduler")
 
 
 @pytest.fixture
@@ -60,45 +59,6 @@ def servers(tmp_path: Path) -> Iterator[list[BrambleServer]]:
         for server in started:
             server.stop()  # SIGTERM: it stops its children; a killed one is gone already
         etcd.stop()
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with_children = (task / "children").read_text().split()
-        found += [int(c) for c in with_children]
-    return found
-
-
-def kill_with_children(server: BrambleServer) -> None:
-    """SIGKILL the server's children (scheduler, controller manager), then the server."""
-    if server.running():
-        for child in children(server.proc.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
-        server.proc.kill()
-    server.stop()
-
-
-def identities(server: BrambleServer) -> set[str]:
-    """The leader election identities of the server's components, from their log lines
-    ("... waiting for lease=... identity=X")."""
-    return {
-        line.rsplit("identity=", 1)[1].split()[0]
-        for line in server.log.text().splitlines()
-        if "waiting for lease=" in line and "identity=" in line
-    }
-
-
-def holders(admin: HttpsClient) -> dict[str, str]:
-    found = {}
-    for name in LEASES:  # a Lease not created yet, or a request refused: no holder
-        reply = admin.request(
-            "GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{name}"
-        )
-        lease = reply.json() if reply.status == 200 else {"spec": {}}
-        found[name] = str(lease["spec"].get("holderIdentity") or "")
-    return found
 
 
 def test_the_other_server_takes_over_and_a_scale_makes_no_duplicates(
