@@ -99,6 +99,13 @@ def main(log_level: str) -> None:
     help="The embedded agent's container runtime (fake: hollow node, nothing runs).",
 )
 @click.option(
+    "--agent-podman-url",
+    default="unix:///run/podman/podman.sock",
+    show_default=True,
+    help="The embedded agent's Podman API socket; when the default is absent the agent "
+    "runs its own service.",
+)
+@click.option(
     "--agent-endpoint-port",
     type=click.IntRange(min=0, max=65535),
     default=10250,
@@ -143,6 +150,7 @@ def server(
     watch_cache_size: int,
     no_agent: bool,
     agent_runtime: str,
+    agent_podman_url: str,
     agent_endpoint_port: int,
     node_name: str | None,
     no_scheduler: bool,
@@ -168,6 +176,7 @@ def server(
             watch_cache_size=watch_cache_size,
             agent=not no_agent,
             agent_runtime=agent_runtime,
+            agent_podman_url=agent_podman_url,
             agent_endpoint_port=agent_endpoint_port,
             node_name=node_name,
             scheduler=not no_scheduler,

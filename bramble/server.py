@@ -49,6 +49,7 @@ class ServerOptions:
     watch_cache_size: int = 4096  # changes kept per resource for watches to resume from
     agent: bool = True  # run a node agent for this machine too (as k3s does)
     agent_runtime: str = "podman"
+    agent_podman_url: str = "unix:///run/podman/podman.sock"  # agent.main.DEFAULT_PODMAN_URL
     agent_endpoint_port: int = 10250
     node_name: str | None = None
     scheduler: bool = True  # run the scheduler (leader-elected)
@@ -227,7 +228,7 @@ async def _embedded_agent(options: ServerOptions, pki: object, url: str) -> None
     agent_dir = options.data_dir / "agent"
     agent_options = AgentOptions(
         data_dir=agent_dir, runtime=options.agent_runtime,
-        endpoint_port=options.agent_endpoint_port,
+        podman_url=options.agent_podman_url, endpoint_port=options.agent_endpoint_port,
     )  # fmt: skip
     if options.node_name:
         agent_options.name = options.node_name

@@ -134,10 +134,12 @@ class BrambleServer:
         *args: str,
         env: Mapping[str, str] | None = None,
         timeout: float = READY_TIMEOUT,
+        agent: bool = False,
     ) -> BrambleServer:
-        # --no-agent: these tests are about the apiserver; no node runs the pods.
+        """``agent``: run the server's own node agent too (``scripts/up``'s cluster);
+        without, these tests are about the control plane and no node runs the pods."""
         command = [
-            sys.executable, "-m", "bramble", "server", "--no-agent",
+            sys.executable, "-m", "bramble", "server", *([] if agent else ["--no-agent"]),
             "--data-dir", str(data_dir), "--listen", "127.0.0.1:0", *args,
         ]  # fmt: skip
         proc = subprocess.Popen(
