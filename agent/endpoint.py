@@ -5,7 +5,7 @@ Only a client certificate signed by the cluster CA with the apiserver's identity
 
     GET /healthz
     GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&sinceSeconds=
-        &timestamps=&previous=&limitBytes=
+        &sinceTime=&timestamps=&previous=&limitBytes=
     GET /exec/<namespace>/<pod>/<container>?command=..&stdin=&stdout=&stderr=&tty=
         a WebSocket in Kubernetes' channel protocol (v5.channel.k8s.io, v4.channel.k8s.io):
         each binary frame starts with its channel, 0 stdin, 1 stdout, 2 stderr, 3 the final
@@ -109,6 +109,11 @@ async def container_logs(request: web.Request) -> web.StreamResponse:
     since = None
     if q.get("sinceSeconds", "").isdigit():
         since = datetime.now(UTC) - timedelta(seconds=int(q["sinceSeconds"]))
+    elif "sinceTime" in q:  # RFC 3339, checked by the apiserver
+        try:
+            since = datetime.fromisoformat(q["sinceTime"])
+        except ValueError:
+            raise web.HTTPBadRequest(text=f"sinceTime {q['sinceTime']!r} is not a time\n") from None
     tail = int(q["tailLines"]) if q.get("tailLines", "").isdigit() else None
     limit = int(q["limitBytes"]) if q.get("limitBytes", "").isdigit() else None
     runtime: rt.Runtime = manager.ctx.runtime

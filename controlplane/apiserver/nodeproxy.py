@@ -10,7 +10,7 @@ apiserver presents its client certificate (CN ``bramble:apiserver``) and checks 
 agent's serving certificate against the cluster CA. Paths are the kubelet's:
 
     GET /containerLogs/<namespace>/<pod>/<container>?follow=&tailLines=&sinceSeconds=
-        &timestamps=&previous=&limitBytes=
+        &sinceTime=&timestamps=&previous=&limitBytes=
     GET /stats/summary
     GET /stats/history    the agent's bounded usage history
     GET /metrics, /healthz
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -267,6 +268,21 @@ def _log_params(query: Mapping[str, str]) -> dict[str, str]:
         if not value.isdigit() or int(value) < minimum:
             raise errors.BadRequest(f"{number} must be an integer of at least {minimum}")
         params[number] = value
+    since_time = query.get("sinceTime")
+    if since_time is not None:
+        if "sinceSeconds" in params:
+            raise errors.BadRequest("at most one of sinceTime or sinceSeconds may be specified")
+        try:
+            moment = datetime.fromisoformat(since_time)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise errors.BadRequest(
+                "sinceTime must be an RFC 3339 time, e.g. 2026-11-24T10:00:00Z "
+                f'(got "{since_time}")'
+            )
+        # absolute: the node compares it with its own log timestamps
+        params["sinceTime"] = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return params
 
 
