@@ -86,9 +86,9 @@ from agent.runtime.podman_api import PodmanApi, PodmanHttpError, check, http_err
 from agent.runtime.podman_events import PodmanEventStream, open_events
 from agent.runtime.podman_exec import PodmanExecSession, exec_interactive, exec_sync
 from agent.runtime.podman_images import (
+    InsecureRegistries,
     is_insecure,
     parse_pull_stream,
-    read_insecure_registries,
     registry_of,
     repository_of,
 )
@@ -119,7 +119,8 @@ class PodmanRuntime:
     ``url``: the service's socket, ``unix:///run/podman/podman.sock`` by default.
     ``insecure_registries``: registry locations (``host[:port][/namespace]``) pulled from
     without TLS verification; None (the default) reads the ``insecure = true`` entries
-    of /etc/containers/registries.conf and registries.conf.d/*.conf at the first pull.
+    of /etc/containers/registries.conf and registries.conf.d/*.conf, as they are at
+    each pull.
     ``timeout``: seconds any one call may take (connect, and each read), beyond the grace
     period of a stop. ``pull_timeout``: seconds a pull may take. ``max_workers``: threads
     for Podman calls (logs streams have threads of their own).
@@ -136,6 +137,7 @@ class PodmanRuntime:
     ) -> None:
         self._api = PodmanApi(url, timeout=timeout, max_workers=max_workers)
         self._insecure = None if insecure_registries is None else list(insecure_registries)
+        self._registries_conf = InsecureRegistries()  # when not given: read at each pull
         self._pull_timeout = pull_timeout
         self._pod_labels: dict[str, dict[str, str]] = {}  # sandbox id -> its labels
         self._infra_ips: dict[str, str] = {}  # running infra container id -> its IP
@@ -217,9 +219,9 @@ class PodmanRuntime:
         return info
 
     async def _insecure_registries(self) -> list[str]:
-        if self._insecure is None:
-            self._insecure = await asyncio.to_thread(read_insecure_registries)
-        return self._insecure
+        if self._insecure is not None:
+            return self._insecure
+        return await asyncio.to_thread(self._registries_conf.current)
 
     async def image_present(self, image: str) -> ImageInfo | None:
         def inspect(c: Any) -> Any:

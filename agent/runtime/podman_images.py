@@ -5,7 +5,8 @@ Podman's own CLI honours ``insecure = true`` in registries.conf, but podman-py a
 image: a reference on an insecure registry is pulled with ``tlsVerify=false``; any other
 is pulled without the parameter, leaving the choice to Podman's configuration.
 
-Pure functions, except ``read_insecure_registries`` (files; call it in a thread).
+Pure functions, except ``read_insecure_registries`` and ``InsecureRegistries`` (files;
+call them in a thread).
 """
 
 from __future__ import annotations
@@ -92,6 +93,39 @@ def read_insecure_registries(
         except (OSError, tomllib.TOMLDecodeError) as e:
             logger.warning("skipping unreadable registries config path=%s error=%s", path, e)
     return sorted(location for location, insecure in merged.items() if insecure)
+
+
+class InsecureRegistries:
+    """registries.conf's insecure registries as they are now: read again whenever one of
+    its files changes, appears or goes, as Podman reads them at each pull; a person who
+    adds the lab's registry need not restart the agent. Blocking (it stats the files)."""
+
+    def __init__(self, conf: Path = REGISTRIES_CONF, conf_d: Path = REGISTRIES_CONF_D) -> None:
+        self._conf = conf
+        self._conf_d = conf_d
+        self._seen: tuple[tuple[str, int, int], ...] | None = None
+        self._locations: list[str] = []
+
+    def current(self) -> list[str]:
+        seen = self._signature()
+        if seen != self._seen:
+            self._locations = read_insecure_registries(self._conf, self._conf_d)
+            self._seen = seen
+        return self._locations
+
+    def _signature(self) -> tuple[tuple[str, int, int], ...]:
+        """(path, mtime, size) of every file read_insecure_registries would read."""
+        paths = [self._conf]
+        if self._conf_d.is_dir():
+            paths += sorted(self._conf_d.glob("*.conf"))
+        found = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ image references and registries.conf, the frame format. No Podman needed."""
 from __future__ import annotations
 
 import io
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from agent.runtime.interface import (
 )
 from agent.runtime.podman_api import is_gone, iter_frames, socket_path
 from agent.runtime.podman_images import (
+    InsecureRegistries,
     is_insecure,
     parse_pull_stream,
     parse_registries_conf,
@@ -396,3 +398,22 @@ class _Answer:
 )
 def test_gone_answers(status: int, text: str, gone: bool) -> None:
     assert is_gone(_Answer(status, text)) is gone
+
+
+def test_insecure_registries_follow_the_files_as_they_change(tmp_path: Path) -> None:
+    conf, drop_ins = tmp_path / "registries.conf", tmp_path / "registries.conf.d"
+    registries = InsecureRegistries(conf, drop_ins)
+    assert registries.current() == []  # no files at all
+    conf.write_text('[[registry]]\nlocation = "lab.home:5000"\ninsecure = true\n')
+    assert registries.current() == ["lab.home:5000"]
+    drop_ins.mkdir()
+    lab = drop_ins / "50-lab.conf"
+    lab.write_text('[[registry]]\nlocation = "pi4.local:5000"\ninsecure = true\n')
+    assert registries.current() == ["lab.home:5000", "pi4.local:5000"]
+    # edited in place within the same second and to the same size: the mtime tells
+    lab.write_text('[[registry]]\nlocation = "pi4.local:5000"\ninsecure = fals\n')
+    os.utime(lab, ns=(1_000_000_000, 1_000_000_000))
+    assert registries.current() == ["lab.home:5000"]  # unreadable now: skipped, warned
+    lab.unlink()
+    conf.write_text('[[registry]]\nlocation = "lab.home:5000"\ninsecure = false\n')
+    assert registries.current() == []
