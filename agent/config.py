@@ -37,7 +37,7 @@ class ConfigError(Exception):
 # --- environment -----------------------------------------------------------------------------
 
 
-def _field(pod: Obj, path: str, host_ip: str) -> str:
+def _field(pod: Obj, path: str, host_ip: str, pod_ip: str) -> str:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
@@ -48,7 +48,7 @@ def _field(pod: Obj, path: str, host_ip: str) -> str:
         "spec.nodeName": spec.get("nodeName"),
         "spec.serviceAccountName": spec.get("serviceAccountName"),
         "status.hostIP": host_ip,
-        "status.podIP": status.get("podIP"),
+        "status.podIP": pod_ip or status.get("podIP"),
     }
     if path in simple:
         return str(simple[path] or "")
@@ -94,8 +94,12 @@ async def _lookup(fetch: Fetch, kind: str, namespace: str, name: str, key: str |
     return data[key]
 
 
-async def environment(container: Obj, pod: Obj, fetch: Fetch, *, host_ip: str) -> dict[str, str]:
-    """The container's environment, with envFrom, valueFrom and $(VAR) expansion."""
+async def environment(
+    container: Obj, pod: Obj, fetch: Fetch, *, host_ip: str, pod_ip: str = ""
+) -> dict[str, str]:
+    """The container's environment, with envFrom, valueFrom and $(VAR) expansion.
+    ``pod_ip``: the sandbox's address, known before the pod's status says it (a first
+    start); the status's ``podIP`` when not given."""
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
     env: dict[str, str] = {}
     for source in container.get("envFrom") or []:
@@ -118,7 +122,8 @@ async def environment(container: Obj, pod: Obj, fetch: Fetch, *, host_ip: str) -
             continue
         source = var.get("valueFrom") or {}
         if "fieldRef" in source:
-            env[name] = _field(pod, str(source["fieldRef"].get("fieldPath", "")), host_ip)
+            path = str(source["fieldRef"].get("fieldPath", ""))
+            env[name] = _field(pod, path, host_ip, pod_ip)
         elif "resourceFieldRef" in source:
             env[name] = _resource_field(container, source["resourceFieldRef"])
         else:

@@ -28,6 +28,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from agent.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from agent.pods import PodManager
 from agent.runtime import interface as rt
 
@@ -295,7 +296,7 @@ async def metrics(request: web.Request) -> web.Response:
     render = request.app[_METRICS]
     assert callable(render)
     body: bytes = render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+    return web.Response(body=body, headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 def build(

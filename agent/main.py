@@ -10,11 +10,9 @@ next agent (nothing is restarted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
-import shutil
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -26,12 +24,15 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from agent import endpoint, hardware
+from agent import endpoint, hardware, metrics
 from agent.config import Volumes
+from agent.errors import AgentError as AgentError  # re-exported: the CLI catches it
 from agent.events import EventRecorder
 from agent.node import NodeAgent, NodeSettings, primary_address
+from agent.podman_service import DEFAULT_PODMAN_URL, PodmanService
 from agent.pods import PodManager
 from agent.runtime import interface as rt
+from agent.tasks import guard
 from agent.worker import WorkerContext
 from api import errors
 from api.client import ApiClient, Credentials, load_kubeconfig, ssl_context
@@ -41,11 +42,6 @@ from api.resources import resource
 logger = logging.getLogger(__name__)
 
 PODS = resource("", "Pod")
-DEFAULT_PODMAN_URL = "unix:///run/podman/podman.sock"
-
-
-class AgentError(Exception):
-    """A start-up problem a person must fix; the message says how."""
 
 
 @dataclass
@@ -154,68 +150,6 @@ def make_runtime(options: AgentOptions, url: str) -> rt.Runtime:
     return PodmanRuntime(url)
 
 
-class PodmanService:
-    """A Podman API service of the agent's own, when none is running (no systemd here)."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.socket = data_dir / "podman.sock"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def url_for(self, wanted: str) -> str:
-        if wanted != DEFAULT_PODMAN_URL or await _answers(wanted):
-            return wanted
-        podman = shutil.which("podman")
-        if podman is None:
-            raise AgentError(
-                "podman is not installed and no Podman service runs; run scripts/setup"
-            )
-        with contextlib.suppress(FileNotFoundError):
-            await asyncio.to_thread(self.socket.unlink)
-        url = f"unix://{self.socket}"
-        self.process = await asyncio.create_subprocess_exec(
-            podman, "system", "service", "--time=0", url,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-            # conmon writes files (an "oom" marker) into its working directory.
-            cwd=self.socket.parent,
-        )  # fmt: skip
-        for _ in range(100):
-            if await _answers(url):
-                logger.info(
-                    "started a Podman service socket=%s pid=%d", self.socket, self.process.pid
-                )
-                return url
-            await asyncio.sleep(0.05)
-        raise AgentError(f"the Podman service at {url} did not come up")
-
-    async def stop(self) -> None:
-        """End the service (the containers it started keep running: conmon holds them)."""
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.terminate()
-        try:
-            async with asyncio.timeout(10):
-                await process.wait()
-        except TimeoutError:
-            logger.warning("the Podman service did not stop in 10s; killing it pid=%d", process.pid)
-            process.kill()
-            await process.wait()
-        logger.info("stopped the Podman service pid=%d", process.pid)
-
-
-async def _answers(url: str) -> bool:
-    path = url.removeprefix("unix://")
-    try:
-        async with asyncio.timeout(1):
-            _, writer = await asyncio.open_unix_connection(path)
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
-
-
 # --- the agent ----------------------------------------------------------------------------------
 
 
@@ -268,9 +202,16 @@ class Agent:
             await self._start_endpoint(address)
             settings.endpoint_port = self.endpoint_port
             async with asyncio.TaskGroup() as group:
-                group.create_task(self.manager.run(), name="pod-manager")
-                group.create_task(recorder.run(), name="events")
-                group.create_task(self._register_then_report(ready), name="node")
+                for name, run in (
+                    ("pod-manager", self.manager.run),
+                    ("events", recorder.run),
+                    ("node", lambda: self._register_then_report(ready)),
+                ):
+                    group.create_task(guard(run, name=name), name=name)
+                if self._podman.process is not None:  # the agent's own: keep it up
+                    group.create_task(
+                        guard(self._podman.supervise, name="podman-service"), name="podman-service"
+                    )
         finally:
             await self.close()
 
@@ -290,8 +231,8 @@ class Agent:
         if ready is not None:
             ready.set()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.node.run_lease(), name="lease")
-            group.create_task(self.node.run_status(), name="node-status")
+            group.create_task(guard(self.node.run_lease, name="lease"), name="lease")
+            group.create_task(guard(self.node.run_status, name="node-status"), name="node-status")
 
     async def _start_endpoint(self, address: str) -> None:
         assert self.manager is not None
@@ -370,19 +311,12 @@ class Agent:
         ]
 
     def _metrics(self) -> bytes:
-        lines = []
-        if self.manager is not None:
-            lines.append(f"bramble_agent_pods {len(self.manager.workers)}")
-            lines.append(f"bramble_agent_runtime_up {int(self.manager.runtime_healthy)}")
-        report = self.node.report if self.node is not None else None
-        if report is not None:
-            if report.cpu.usage_percent is not None:
-                lines.append(f"bramble_node_cpu_percent {report.cpu.usage_percent}")
-            if report.memory is not None:
-                lines.append(f"bramble_node_memory_available_bytes {report.memory.available_bytes}")
-            if report.cpu_temperature is not None:
-                lines.append(f"bramble_node_temperature_celsius {report.cpu_temperature.celsius}")
-        return ("\n".join(lines) + "\n").encode()
+        manager = self.manager
+        return metrics.render(
+            self.node.report if self.node is not None else None,
+            pods=len(manager.workers) if manager is not None else 0,
+            runtime_up=manager is not None and manager.runtime_healthy,
+        )
 
     async def close(self) -> None:
         """Release what the agent holds, each step whatever became of the others; the

@@ -4,7 +4,8 @@
   nodeInfo and conditions, or, when it exists (an agent restart), has bramble's labels
   and its status brought up to date; labels a person added are kept.
 * Status: the hardware is read every ``status_interval`` (off the event loop); the
-  status is written when it changed and at least every ``report_interval``.
+  status is written when it changed and at least every ``report_interval``. The live
+  figures in condition messages are not a change (``_changed``).
 * Lease: ``kube-node-lease/<node>`` is renewed every ``lease_interval`` (10 s, as the
   kubelet) on a fixed schedule: a renewal is due an interval after the previous one
   *started*, so slow writes (an apiserver under load) do not stretch the period past
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -211,22 +213,30 @@ class NodeAgent:
     async def run_status(self) -> None:
         while True:
             await asyncio.sleep(self.settings.status_interval)
-            try:
-                status = await self.status(self._written)
-                now = self._clock()
-                stale = self._written_at is None or (
-                    (now - self._written_at).total_seconds() >= self.settings.report_interval
-                )
-                if stale or _changed(status, self._written):
-                    await self._client.patch(
-                        NODES, None, self.settings.name, {"status": status}, subresource="status"
-                    )
-                    self._written, self._written_at = status, now
-            except errors.NotFound:
-                logger.warning("node object was deleted; registering again")
-                await self._reregister()
-            except errors.ApiError as e:
-                logger.info("node status not written error=%s", e.message)
+            await self.report_status()
+
+    async def report_status(self) -> bool:
+        """Sample the machine; write the status if it changed or the last write is
+        ``report_interval`` old. Whether it was written."""
+        try:
+            status = await self.status(self._written)
+            now = self._clock()
+            stale = self._written_at is None or (
+                (now - self._written_at).total_seconds() >= self.settings.report_interval
+            )
+            if not stale and not _changed(status, self._written):
+                return False
+            await self._client.patch(
+                NODES, None, self.settings.name, {"status": status}, subresource="status"
+            )
+            self._written, self._written_at = status, now
+            return True
+        except errors.NotFound:
+            logger.warning("node object was deleted; registering again")
+            await self._reregister()
+        except errors.ApiError as e:
+            logger.info("node status not written error=%s", e.message)
+        return False
 
     async def _reregister(self) -> None:
         try:
@@ -316,7 +326,16 @@ class NodeAgent:
         }
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def _changed(new: Obj, old: Obj | None) -> bool:
+    """Whether the status says something new. The live figures in condition messages
+    ("612 MiB of 1.0 GiB of memory is available", "345 of 14000 process IDs", "52.1 °C")
+    move at almost every sample: compared as they were, a Pi's status would be written
+    every ``status_interval`` rather than on change. They are left out of the comparison
+    (a condition's status, reason or wording still counts) and reach the API with the
+    next write, at the latest ``report_interval`` later."""
     if old is None:
         return True
 
@@ -324,6 +343,7 @@ def _changed(new: Obj, old: Obj | None) -> bool:
         copy = orjson.loads(orjson.dumps(status))
         for c in copy.get("conditions") or []:
             c.pop("lastHeartbeatTime", None)
+            c["message"] = _NUMBER.sub("#", str(c.get("message") or ""))
         return bytes(orjson.dumps(copy, option=orjson.OPT_SORT_KEYS))
 
     return stable(new) != stable(old)

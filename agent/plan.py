@@ -16,7 +16,8 @@ Rules, as Kubernetes applies them:
   (Never);
 * an app container that is not running is started when the restart policy allows it
   (Always: any exit; OnFailure: a non-zero exit; Never: not again), after back-off;
-* a container whose spec changed (its hash) or failed its liveness probe is restarted;
+* a container whose spec changed (its hash) or failed its liveness or startup probe is
+  restarted;
 * containers the spec does not name are stopped and removed; older exited attempts are
   removed (the newest exited one stays, for ``kubectl logs --previous``).
 """
@@ -110,11 +111,12 @@ def compute(
     *,
     now: datetime,
     backoff: Mapping[str, datetime] | None = None,
-    unhealthy: frozenset[str] = frozenset(),
+    unhealthy: Mapping[str, str] | None = None,
 ) -> Plan:
     """The actions that move the pod towards its spec. ``backoff`` maps a container
-    name to the moment it may be restarted; ``unhealthy`` names containers whose
-    liveness probe failed."""
+    name to the moment it may be restarted; ``unhealthy`` maps the name of a container
+    whose liveness or startup probe failed to that probe ("liveness", "startup")."""
+    unhealthy = unhealthy or {}
     backoff = backoff or {}
     plan = Plan()
     spec = pod.get("spec") or {}
@@ -201,7 +203,7 @@ def compute(
                 plan.stop.append(Stop(latest.id, name, "its definition changed"))
                 plan.start.append(Start(name, latest.attempt + 1))
             elif name in unhealthy:
-                plan.stop.append(Stop(latest.id, name, "it failed its liveness probe"))
+                plan.stop.append(Stop(latest.id, name, f"it failed its {unhealthy[name]} probe"))
             continue
         if latest.state is ContainerState.CREATED:
             plan.start.append(Start(name, latest.attempt))

@@ -14,7 +14,12 @@ Three inputs wake workers, as in the kubelet's ``syncLoopIteration``:
   asked for while one runs is one more, not one per event);
 * housekeeping every ``housekeeping_interval``: runtime objects and volume directories
   of pods this node no longer has are removed — only once the informer has synced, so
-  an unreachable control plane never makes the agent kill its workloads.
+  an unreachable control plane never makes the agent kill its workloads;
+* a resync tick every ``resync_interval`` wakes every worker (the kubelet's
+  syncFrequency), a safety net under the workers' own back-off timers.
+
+Each of these loops starts through ``agent.tasks.guard``: one that raises is logged and
+started again, so a fault in one (a checkpoint on a full SD card) never ends the others.
 
 The desired pods are also written to ``DATA_DIR/pods.json`` (a checkpoint). An agent
 that starts while the control plane is away takes its pods from there, so restart
@@ -34,6 +39,7 @@ import contextlib
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +47,7 @@ import orjson
 
 from agent.probes import ProbeManager
 from agent.runtime import interface as rt
+from agent.tasks import guard
 from agent.worker import PodWorker, WorkerContext
 from api.informer import Informer
 
@@ -60,6 +67,8 @@ class PodManager:
         evented_relist_interval: float = 30.0,
         housekeeping_interval: float = 30.0,
         checkpoint_grace: float = 10.0,
+        checkpoint_retry: float = 10.0,
+        resync_interval: float = 60.0,
     ) -> None:
         self.ctx = ctx
         self.informer = informer
@@ -70,6 +79,8 @@ class PodManager:
         self.events_live = False  # the runtime's event stream is open
         self._housekeeping_interval = housekeeping_interval
         self._checkpoint_grace = checkpoint_grace
+        self._checkpoint_retry = checkpoint_retry
+        self._resync_interval = resync_interval
         self.workers: dict[str, PodWorker] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sandboxes: dict[str, rt.SandboxInfo] = {}
@@ -84,7 +95,7 @@ class PodManager:
         ctx.relist = self.relist
         ctx.readiness = self.probes.readiness
         ctx.startup = self.probes.startup
-        ctx.liveness_failed = self.probes.unhealthy
+        ctx.unhealthy = self.probes.unhealthy
         informer.add_handlers(
             on_add=self._desired, on_update=lambda old, new: self._desired(new),
             on_delete=self._gone,
@@ -174,15 +185,25 @@ class PodManager:
 
     async def run(self) -> None:
         remembered = await self._load_checkpoint()
+        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "pod-informer": self.informer.run,
+            "relist": self._relist_loop,
+            "resync": self._resync_loop,
+            "housekeeping": self._housekeeping_loop,
+            "checkpoint-writer": self._checkpoint_loop,
+        }
+        runtime = self.ctx.runtime
+        if isinstance(runtime, rt.EventSource):
+            loops["runtime-events"] = lambda: self._events_loop(runtime)
         async with asyncio.TaskGroup() as group:
-            group.create_task(self.informer.run(), name="pod-informer")
+            for name, loop in loops.items():
+                group.create_task(guard(loop, name=name), name=name)
             if remembered:
-                group.create_task(self._start_remembered(remembered), name="checkpoint")
-            group.create_task(self._relist_loop(), name="relist")
-            if isinstance(self.ctx.runtime, rt.EventSource):
-                group.create_task(self._events_loop(self.ctx.runtime), name="runtime-events")
-            group.create_task(self._housekeeping_loop(), name="housekeeping")
-            group.create_task(self._checkpoint_loop(), name="checkpoint-writer")
+                group.create_task(
+                    guard(lambda: self._start_remembered(remembered), name="checkpoint",
+                          restart_after=None),
+                    name="checkpoint",
+                )  # fmt: skip
 
     async def stop(self) -> None:
         await self.probes.close()
@@ -232,6 +253,15 @@ class PodManager:
     def _ours(self, uid: str) -> bool:
         return uid in self.workers or uid in self._sandboxes or uid in self._containers
 
+    async def _resync_loop(self) -> None:
+        """Wake every worker now and then (the kubelet's syncFrequency): whatever a worker
+        is waiting for that no input reports (a ConfigMap created, a port freed) is
+        noticed within ``resync_interval`` even if its own timer was lost."""
+        while True:
+            await asyncio.sleep(self._resync_interval)
+            for worker in list(self.workers.values()):
+                worker.wake()
+
     # --- housekeeping -----------------------------------------------------------------------
 
     async def _housekeeping_loop(self) -> None:
@@ -271,13 +301,30 @@ class PodManager:
     # --- checkpoint -------------------------------------------------------------------------
 
     async def _checkpoint_loop(self) -> None:
+        failing = ""  # the last write's error, logged once rather than at every retry
         while True:
             await self._checkpoint_dirty.wait()
             self._checkpoint_dirty.clear()
             if not self.informer.synced.is_set():
                 continue
             pods = self.informer.list()
-            await asyncio.to_thread(_write_atomic, self._checkpoint, orjson.dumps(pods))
+            try:
+                await asyncio.to_thread(_write_atomic, self._checkpoint, orjson.dumps(pods))
+            except OSError as e:
+                # A full or read-only SD card: the pods run on, only a restart while the
+                # control plane is away would miss the latest changes. Try again later.
+                if str(e) != failing:
+                    logger.warning(
+                        "checkpoint not written path=%s error=%s; retrying every %.0fs",
+                        self._checkpoint, e, self._checkpoint_retry,
+                    )  # fmt: skip
+                failing = str(e)
+                self._checkpoint_dirty.set()
+                await asyncio.sleep(self._checkpoint_retry)
+                continue
+            if failing:
+                logger.info("checkpoint written again path=%s", self._checkpoint)
+                failing = ""
             await asyncio.sleep(1.0)  # at most one write a second
 
     async def _load_checkpoint(self) -> list[Obj]:

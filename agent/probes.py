@@ -5,8 +5,13 @@ the container run and stopped when it stops or is replaced. Each probe honours
 initialDelaySeconds, periodSeconds, timeoutSeconds, successThreshold and
 failureThreshold. While a startup probe has not succeeded the other two wait; a startup
 or liveness probe that reaches its failure threshold marks the container unhealthy, and
-the pod's worker restarts it (an ``Unhealthy`` event says why). Readiness decides the
+the pod's worker restarts it. Every failed probe is an ``Unhealthy`` event saying which
+("Startup probe failed: ...", "Liveness probe failed: ..."). Readiness decides the
 container's ``ready`` and so the pod's Ready condition. A change wakes the pod's worker.
+
+A probe that errs is a failed probe, never the end of its prober: an exec that outlives
+``timeoutSeconds`` (a hung container: the runtime raises ``TimeoutError``) fails as the
+kubelet's does, "command ... timed out", and so gets a hung container restarted.
 
 An httpGet or tcpSocket probe without a ``host`` dials the pod's IP as the relister last
 saw it, read at each probe: a sandbox can be listed before its IP is known (its network
@@ -20,12 +25,14 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import aiohttp
 
 from agent.events import EventRecorder
 from agent.runtime import interface as rt
+from agent.tasks import guard
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +47,7 @@ class _ContainerProbes:
     task: asyncio.Task[None] | None = None
     ready: bool = False
     started: bool = False
-    unhealthy: bool = False
+    unhealthy: str = ""  # the probe that failed its threshold: "liveness" or "startup"
 
 
 @dataclass
@@ -57,8 +64,9 @@ class ProbeManager:
     def startup(self, uid: str) -> dict[str, bool]:
         return {p.name: p.started for p in self.probers.values() if p.uid == uid}
 
-    def unhealthy(self, uid: str) -> frozenset[str]:
-        return frozenset(p.name for p in self.probers.values() if p.uid == uid and p.unhealthy)
+    def unhealthy(self, uid: str) -> dict[str, str]:
+        """Container name -> the probe that failed ("liveness", "startup")."""
+        return {p.name: p.unhealthy for p in self.probers.values() if p.uid == uid and p.unhealthy}
 
     def sync(
         self, pods: dict[str, Obj], running: dict[str, list[rt.ContainerInfo]], ips: dict[str, str]
@@ -81,10 +89,12 @@ class ProbeManager:
                     prober = _ContainerProbes(uid, info.name, info.id)
                     prober.ready = "readinessProbe" not in spec_c
                     prober.started = "startupProbe" not in spec_c
+                    name = f"probe-{info.id[:8]}"
                     prober.task = asyncio.create_task(
-                        self._run(prober, pod, spec_c),
-                        name=f"probe-{info.id[:8]}",
-                    )
+                        guard(partial(self._run, prober, pod, spec_c), name=name,
+                              restart_after=None),
+                        name=name,
+                    )  # fmt: skip
                     self.probers[info.id] = prober
         for cid in [c for c in self.probers if c not in wanted]:
             prober = self.probers.pop(cid)
@@ -128,6 +138,7 @@ class ProbeManager:
             if ok:
                 return True
             failures += 1
+            self._unhealthy_event(prober, pod, kind, why)
             if failures >= _int(probe, "failureThreshold", 3):
                 self._fail(prober, pod, kind, why)
                 return False
@@ -151,10 +162,7 @@ class ProbeManager:
                     self.wake(prober.uid)
             else:
                 successes, failures = 0, failures + 1
-                self.recorder.record(
-                    pod, "Warning", "Unhealthy", f"{kind} probe failed: {why}",
-                    field_path=f"spec.containers{{{prober.name}}}",
-                )  # fmt: skip
+                self._unhealthy_event(prober, pod, kind, why)
                 if failures >= _int(probe, "failureThreshold", 3):
                     if kind == "Readiness":
                         if prober.ready:
@@ -165,8 +173,14 @@ class ProbeManager:
                         return
             await asyncio.sleep(_int(probe, "periodSeconds", 10))
 
+    def _unhealthy_event(self, prober: _ContainerProbes, pod: Obj, kind: str, why: str) -> None:
+        self.recorder.record(
+            pod, "Warning", "Unhealthy", f"{kind} probe failed: {why}",
+            field_path=f"spec.containers{{{prober.name}}}",
+        )  # fmt: skip
+
     def _fail(self, prober: _ContainerProbes, pod: Obj, kind: str, why: str) -> None:
-        prober.unhealthy = True
+        prober.unhealthy = kind.lower()
         logger.info("container unhealthy container=%s probe=%s why=%s", prober.name, kind, why)
         self.wake(prober.uid)
 
@@ -176,7 +190,10 @@ class ProbeManager:
         try:
             if isinstance(probe.get("exec"), dict):
                 command = [str(a) for a in probe["exec"].get("command") or []]
-                result = await self.runtime.exec_sync(cid, command, limit_seconds=timeout)
+                try:
+                    result = await self.runtime.exec_sync(cid, command, limit_seconds=timeout)
+                except TimeoutError:
+                    return False, f"command {' '.join(command)!r} timed out after {timeout:g}s"
                 if result.exit_code == 0:
                     return True, ""
                 output = (result.stdout + result.stderr).decode(errors="replace").strip()[:200]
@@ -187,6 +204,9 @@ class ProbeManager:
                 return await _tcp(probe["tcpSocket"], spec_c, ip, timeout)
         except rt.ContainerRuntimeError as e:
             return False, e.message
+        except Exception as e:  # a fault of the prober's own: a failed probe, not a dead prober
+            logger.exception("probe errored container=%s", prober.name)
+            return False, f"the probe could not run: {e or type(e).__name__}"
         return False, "the probe has no exec, httpGet or tcpSocket handler"
 
 

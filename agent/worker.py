@@ -4,10 +4,18 @@
 A worker is woken by the informer (a new spec), by the lifecycle-event generator (a
 container changed in the runtime), by its probes, and by its own timer when it waits out
 a back-off. Failures of one pod (a missing image, a bad command, a missing ConfigMap)
-become that pod's status and events; they never stop other workers.
+become that pod's status and events; they never stop other workers. A pod whose sandbox
+or volumes could not be made (Podman restarting, a ConfigMap not created yet, a hostPort
+taken) is retried with the same back-off as a container, and so starts once the cause
+is gone, as the kubelet re-syncs a pod whose sync failed.
+
+Back-offs are announced with a ``BackOff`` event once per back-off period, as the kubelet
+words them: "Back-off restarting failed container NAME in pod ..." (Warning) and
+"Back-off pulling image ..." (Normal).
 
 Deletion: a pod with ``deletionTimestamp`` has its containers stopped within its grace
-period, its sandbox and volumes removed, and then the worker confirms by deleting the API
+period (all at once: a pod of N containers that ignore SIGTERM takes one grace period,
+not N), its sandbox and volumes removed, and then the worker confirms by deleting the API
 object with grace period 0. A pod that vanished from the API is cleaned up the same way.
 """
 
@@ -16,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,8 +65,10 @@ class WorkerContext:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     readiness: Callable[[str], dict[str, bool]] = lambda uid: {}
     startup: Callable[[str], dict[str, bool]] = lambda uid: {}
-    liveness_failed: Callable[[str], frozenset[str]] = lambda uid: frozenset()
+    unhealthy: Callable[[str], Mapping[str, str]] = lambda uid: {}  # name -> failed probe
     fetch_timeout: float = 10.0
+    backoff_initial: float = BACKOFF_INITIAL
+    backoff_max: float = BACKOFF_MAX
 
 
 @dataclass
@@ -76,6 +86,9 @@ class PodWorker:
     done: bool = False
     problems: dict[str, podstatus.ContainerProblem] = field(default_factory=dict)
     backoff: dict[str, _Backoff] = field(default_factory=dict)
+    sandbox_backoff: _Backoff | None = None  # after a sandbox or its volumes failed
+    _sandbox_problem: podstatus.ContainerProblem | None = None
+    _announced: dict[str, datetime] = field(default_factory=dict)  # BackOff events: until
     last_status: Obj | None = None
     last_status_version: int = 0  # the pod's resourceVersion our last status write made
     volume_paths: dict[str, str] | None = None
@@ -107,9 +120,20 @@ class PodWorker:
         return f"{meta.get('namespace')}/{meta.get('name')}"
 
     def _wake_later(self, seconds: float) -> None:
+        """Wake in ``seconds``, unless a wake-up is already due sooner: every sync works
+        out again what it waits for, so the earliest timer is the one to keep (a later
+        one replacing it would let a shorter back-off oversleep)."""
+        loop = asyncio.get_running_loop()
+        at = loop.time() + max(0.0, seconds)
         if self._timer is not None:
+            if self._timer.when() <= at:
+                return
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(max(0.0, seconds), self._wake.set)
+        self._timer = loop.call_at(at, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._wake.set()
 
     # --- sync -----------------------------------------------------------------------------
 
@@ -126,7 +150,7 @@ class PodWorker:
         backoff = {n: b.until for n, b in self.backoff.items() if b.until is not None}
         the_plan = plan.compute(
             pod, sandbox, containers, now=now, backoff=backoff,
-            unhealthy=ctx.liveness_failed(self.uid),
+            unhealthy=ctx.unhealthy(self.uid),
         )  # fmt: skip
         if not the_plan.idle:
             await self._apply(pod, the_plan, sandbox, containers)
@@ -136,6 +160,12 @@ class PodWorker:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             await self._finish_deletion(pod, sandbox, containers)
             return
+        for waiting in the_plan.waiting:
+            if waiting.reason == "CrashLoopBackOff" and waiting.until is not None:
+                self._announce_back_off(
+                    pod, waiting.name, waiting.until, "Warning",
+                    f"Back-off restarting failed container {waiting.name} in pod {_format(pod)}",
+                )  # fmt: skip
         await self._write_status(pod, the_plan, sandbox, containers)
         waits = [w.until for w in the_plan.waiting if w.until is not None]
         if waits:
@@ -149,15 +179,16 @@ class PodWorker:
         containers: list[rt.ContainerInfo],
     ) -> None:
         ctx = self.ctx
-        grace = _grace(pod)
-        stopped: set[str] = set()
-        for stop in the_plan.stop:
-            await self._stop(pod, stop.container_id, stop.name, stop.reason, grace)
-            stopped.add(stop.container_id)
+        stops = [(s.container_id, s.name, s.reason) for s in the_plan.stop]
         if the_plan.kill_sandbox and sandbox is not None:
-            for c in containers:
-                if c.state is rt.ContainerState.RUNNING and c.id not in stopped:
-                    await self._stop(pod, c.id, c.name, "the pod sandbox stops", grace)
+            planned = {s.container_id for s in the_plan.stop}
+            stops += [
+                (c.id, c.name, "the pod sandbox stops")
+                for c in containers
+                if c.state is rt.ContainerState.RUNNING and c.id not in planned
+            ]
+        await self._stop_all(pod, stops)
+        if the_plan.kill_sandbox and sandbox is not None:
             with contextlib.suppress(rt.NotFoundError):
                 await ctx.runtime.stop_sandbox(sandbox.id, grace_seconds=0)
             if the_plan.create_sandbox or _deleting(pod):
@@ -171,13 +202,42 @@ class PodWorker:
             sandbox_id = await self._create_sandbox(pod)
             if sandbox_id is None:
                 return
+            sandbox = await self._new_sandbox(pod, sandbox_id)
         elif sandbox is not None:
             sandbox_id = sandbox.id
         else:
             return
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            pod_ip = ctx.host_ip()  # a host-network pod has the node's address (podstatus)
+        else:
+            pod_ip = (sandbox.ip if sandbox is not None else None) or ""
         for start in the_plan.start:
-            if not await self._start(pod, sandbox_id, start) and start.init:
+            if not await self._start(pod, sandbox_id, start, pod_ip=pod_ip) and start.init:
                 break  # the app containers wait for every init container
+
+    async def _new_sandbox(self, pod: Obj, sandbox_id: str) -> rt.SandboxInfo | None:
+        """The sandbox just made, as the runtime lists it, when a container's environment
+        needs its IP (``fieldRef: status.podIP``): the containers are created after it,
+        so even a first start sees the address. Otherwise no extra listing is paid for."""
+        if not any(_wants_pod_ip(c) for c in _all_containers(pod)):
+            return None
+        await self.ctx.relist()
+        sandbox, _ = self.ctx.view(self.uid)
+        return sandbox if sandbox is not None and sandbox.id == sandbox_id else None
+
+    async def _stop_all(self, pod: Obj, stops: list[tuple[str, str, str]]) -> None:
+        """Stop containers concurrently: each has the whole grace period (the kubelet
+        kills a pod's containers in parallel), so a pod whose N containers ignore
+        SIGTERM is gone after one grace period, not N. Every stop runs to its end even
+        if another fails; then the first failure is raised (the sync is retried)."""
+        grace = _grace(pod)
+        results = await asyncio.gather(
+            *(self._stop(pod, cid, name, reason, grace) for cid, name, reason in stops),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def _stop(self, pod: Obj, cid: str, name: str, reason: str, grace: int) -> None:
         self.ctx.recorder.record(
@@ -188,8 +248,14 @@ class PodWorker:
             await self.ctx.runtime.stop_container(cid, grace_seconds=grace)
 
     async def _create_sandbox(self, pod: Obj) -> str | None:
+        """Make the pod's volumes and sandbox; None if that failed (the problem is shown
+        on every container, and a retry is due after a back-off) or is backing off."""
         ctx = self.ctx
         meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        now = ctx.clock()
+        last = self.sandbox_backoff
+        if last is not None and last.until is not None and last.until > now:
+            return None  # the last failure's problem stays on the containers meanwhile
         try:
             self.volume_paths = await ctx.volumes.prepare(pod, self._fetch)
             sandbox_id = await ctx.runtime.create_sandbox(
@@ -206,18 +272,28 @@ class PodWorker:
         except config.ConfigError as e:
             self._problem_all(pod, e.reason, e.message)
             ctx.recorder.record(pod, "Warning", "FailedMount", e.message)
-            return None
         except rt.ContainerRuntimeError as e:
             self._problem_all(pod, e.reason, e.message)
             ctx.recorder.record(pod, "Warning", "FailedCreatePodSandBox", e.message)
-            return None
-        return sandbox_id
+        else:
+            if last is not None:
+                last.until = None
+            if self._sandbox_problem is not None:
+                self.problems = {
+                    n: p for n, p in self.problems.items() if p != self._sandbox_problem
+                }
+                self._sandbox_problem = None
+            return sandbox_id
+        self.sandbox_backoff = last if last is not None else self._new_backoff()
+        self._advance(self.sandbox_backoff, now)
+        return None
 
     def _problem_all(self, pod: Obj, reason: str, message: str) -> None:
+        problem = self._sandbox_problem = podstatus.ContainerProblem(reason, message)
         for c in _all_containers(pod):
-            self.problems[str(c.get("name"))] = podstatus.ContainerProblem(reason, message)
+            self.problems[str(c.get("name"))] = problem
 
-    async def _start(self, pod: Obj, sandbox_id: str, start: plan.Start) -> bool:
+    async def _start(self, pod: Obj, sandbox_id: str, start: plan.Start, *, pod_ip: str) -> bool:
         """Pull, create and start one container; on failure remember why (status) and
         back off. Returns whether it started."""
         ctx = self.ctx
@@ -226,15 +302,15 @@ class PodWorker:
         image = str(spec_c.get("image"))
         policy = rt.PullPolicy(str(spec_c.get("imagePullPolicy") or "IfNotPresent"))
         now = ctx.clock()
-        state = self.backoff.setdefault(start.name, _Backoff())
+        state = self.backoff.setdefault(start.name, self._new_backoff())
         if state.until is not None and state.until > now:
             # A container that never started (image, config) waits out its back-off here;
             # one that exited waits in the plan (CrashLoopBackOff).
             problem = self.problems.get(start.name)
-            if problem is not None and problem.reason == "ErrImagePull":
-                self.problems[start.name] = podstatus.ContainerProblem(
-                    "ImagePullBackOff", f'Back-off pulling image "{image}"'
-                )
+            if problem is not None and problem.reason in ("ErrImagePull", "ImagePullBackOff"):
+                message = f'Back-off pulling image "{image}"'
+                self.problems[start.name] = podstatus.ContainerProblem("ImagePullBackOff", message)
+                self._announce_back_off(pod, start.name, state.until, "Normal", message, where)
             return False
         try:
             if policy is not rt.PullPolicy.NEVER and await ctx.runtime.image_present(image) is None:
@@ -250,7 +326,9 @@ class PodWorker:
                 )  # fmt: skip
             else:
                 await ctx.runtime.ensure_image(image, policy)
-            env = await config.environment(spec_c, pod, self._fetch, host_ip=ctx.host_ip())
+            env = await config.environment(
+                spec_c, pod, self._fetch, host_ip=ctx.host_ip(), pod_ip=pod_ip
+            )
             paths = self.volume_paths
             if paths is None:
                 paths = self.volume_paths = await ctx.volumes.prepare(pod, self._fetch)
@@ -276,13 +354,37 @@ class PodWorker:
             state.until = None
         return True
 
+    def _new_backoff(self) -> _Backoff:
+        return _Backoff(delay=self.ctx.backoff_initial)
+
     def _back_off(self, name: str, now: datetime) -> None:
-        state = self.backoff.setdefault(name, _Backoff())
+        self._advance(self.backoff.setdefault(name, self._new_backoff()), now)
+
+    def _advance(self, state: _Backoff, now: datetime) -> None:
+        """Wait ``state.delay`` from ``now`` (then twice as long next time, up to the
+        maximum), and wake up when it is over."""
         if state.until is not None and (now - state.until).total_seconds() > BACKOFF_RESET:
-            state.delay = BACKOFF_INITIAL
-        state.until = now + timedelta(seconds=state.delay)
-        state.delay = min(state.delay * 2, BACKOFF_MAX)
-        self._wake_later(state.delay / 2 + 0.05)
+            state.delay = self.ctx.backoff_initial
+        wait = state.delay
+        state.until = now + timedelta(seconds=wait)
+        state.delay = min(wait * 2, self.ctx.backoff_max)
+        self._wake_later(wait + 0.05)
+
+    def _announce_back_off(
+        self, pod: Obj, name: str, until: datetime, kind: str, message: str, where: str = ""
+    ) -> None:
+        """One ``BackOff`` event per back-off period of a container (a sync every second
+        while it waits must not send one each time); repeats of the same message are
+        counted on one Event by the recorder."""
+        if self._announced.get(name) == until:
+            return
+        self._announced[name] = until
+        if not where:
+            init = any(
+                c.get("name") == name for c in (pod.get("spec") or {}).get("initContainers") or []
+            )
+            where = f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
+        self.ctx.recorder.record(pod, kind, "BackOff", message, field_path=where)
 
     async def _fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
         target = resource("", "ConfigMap" if kind == "configmap" else "Secret")
@@ -364,6 +466,20 @@ class PodWorker:
                 return
         self.done = True
         logger.info("pod cleaned up pod=%s", self._label())
+
+
+def _format(pod: Obj) -> str:
+    """A pod as the kubelet names it in messages: ``name_namespace(uid)``."""
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+
+
+def _wants_pod_ip(container: Obj) -> bool:
+    return any(
+        ((var.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") == "status.podIP"
+        for var in container.get("env") or []
+        if isinstance(var, dict)
+    )
 
 
 def _deleting(pod: Obj) -> bool:

@@ -5,9 +5,11 @@ helpers those tests share: pod manifests, a status reader, polling with a deadli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -45,6 +47,17 @@ def config_map(name: str, data: dict[str, str]) -> Obj:
             "data": data}  # fmt: skip
 
 
+class WallClock(Clock):
+    """The real time, for tests that run the workers as tasks: their back-off timers are
+    the event loop's, so the back-offs they wait out must be real (and short)."""
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC)
+
+    def advance(self, seconds: float) -> None:
+        raise TypeError("the wall clock moves by itself")
+
+
 async def settle() -> None:
     """Let the event recorder's task send what the sync recorded. The fakes never wait, so
     one turn of the loop drains its whole queue."""
@@ -80,6 +93,34 @@ class Agent:
         return app_status(self.api.get_pod(NS, name))
 
 
+@contextlib.asynccontextmanager
+async def recording(agent: Agent) -> AsyncIterator[None]:
+    """The event recorder's sender as a task, so that what a sync records reaches the API."""
+    sender = asyncio.create_task(agent.ctx.recorder.run())
+    try:
+        yield
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+
+
+@contextlib.asynccontextmanager
+async def running(agent: Agent) -> AsyncIterator[asyncio.Task[None]]:
+    """The whole sync loop (informer, workers, relister) and the event recorder as
+    tasks, as the agent runs them; the manager's task is yielded."""
+    manager = asyncio.create_task(agent.manager.run())
+    recorder = asyncio.create_task(agent.ctx.recorder.run())
+    try:
+        yield manager
+    finally:
+        for task in (manager, recorder):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await agent.manager.stop()
+
+
 def app_status(obj: Obj | None) -> Obj:
     statuses = ((obj or {}).get("status") or {}).get("containerStatuses") or [{}]
     return dict(statuses[0])
@@ -102,6 +143,8 @@ def make_agent(
     relist_interval: float = 3600,
     evented_relist_interval: float = 3600,
     checkpoint_grace: float = 10.0,
+    checkpoint_retry: float = 10.0,
+    checkpoint: Path | None = None,
 ) -> Agent:
     """The sync loop's parts on the fakes; nothing runs until the test says so."""
     api = api if api is not None else FakeApi(clock=clock)
@@ -114,9 +157,10 @@ def make_agent(
     )  # fmt: skip
     informer = Informer(client, PODS, field_selector=f"spec.nodeName={NODE}")
     manager = PodManager(
-        ctx, informer, checkpoint=tmp_path / "pods.json",
+        ctx, informer, checkpoint=checkpoint or tmp_path / "pods.json",
         relist_interval=relist_interval, evented_relist_interval=evented_relist_interval,
         housekeeping_interval=3600, checkpoint_grace=checkpoint_grace,
+        checkpoint_retry=checkpoint_retry, resync_interval=3600,
     )  # fmt: skip
     return Agent(clock, api, runtime, ctx, manager, tmp_path / "pods")
 

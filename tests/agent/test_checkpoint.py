@@ -1,4 +1,5 @@
-"""An agent restarted on a node that was away: the pods of its checkpoint (pods.json).
+"""An agent restarted on a node that was away: the pods of its checkpoint (pods.json);
+and a checkpoint that cannot be written (a full or read-only disk).
 
 The control plane answers: a pod it no longer has (evicted and force-deleted while the
 node was dead) is cleaned up, never started again. The control plane does not answer:
@@ -14,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from agent.runtime.fake import FakeNode, FakeRuntime
 from agent.runtime.interface import LABEL_POD_UID, SandboxSpec
 from api import errors
 from api.resources import Resource
 from tests.agent.fake_api import Clock, FakeApi
-from tests.agent.harness import NS, Agent, app_status, eventually, make_agent, pod
+from tests.agent.harness import NS, Agent, app_status, eventually, make_agent, phase, pod
 
 Obj = dict[str, Any]
 
@@ -71,10 +73,10 @@ async def previous_life(tmp_path: Path, api: FakeApi) -> tuple[FakeNode, dict[st
 
 
 @contextlib.asynccontextmanager
-async def restarted(agent: Agent) -> AsyncIterator[None]:
+async def restarted(agent: Agent) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(agent.manager.run())
     try:
-        yield
+        yield task
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -125,3 +127,28 @@ async def test_without_the_control_plane_the_checkpoints_pods_are_kept(tmp_path:
             what="both pods' containers to be restarted from the checkpoint",
         )
         assert all(remnants(node, uid) for uid in uids.values())
+
+
+async def test_a_checkpoint_that_cannot_be_written_stops_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full or read-only SD card: the agent logs it, runs on and writes it later."""
+    unwritable = tmp_path / "data"
+    unwritable.write_text("a file where the data directory should be")  # even root fails
+    checkpoint = unwritable / "pods.json"
+    agent = make_agent(tmp_path, Clock(), checkpoint=checkpoint, checkpoint_retry=0.01)
+    agent.api.put(pod("first"))
+    async with restarted(agent) as manager:
+        await eventually(
+            lambda: "checkpoint not written" in caplog.text, what="the failed write's warning"
+        )
+        agent.api.put(pod("second"))
+        await eventually(lambda: phase(agent, "second") == "Running", what="a new pod to run")
+        assert not manager.done()
+
+        unwritable.unlink()
+        unwritable.mkdir()  # the disk has room again: the next retry writes it
+        await eventually(checkpoint.exists, what="the checkpoint")
+        assert not manager.done()
+    written = orjson.loads(checkpoint.read_bytes())
+    assert sorted(p["metadata"]["name"] for p in written) == ["first", "second"]

@@ -1,4 +1,5 @@
-"""The node's Lease: what a renewal asks of the API, and when renewals happen.
+"""The node's Lease: what a renewal asks of the API, and when renewals happen; and when
+the node's status is written.
 
 The API is the in-memory one (fake_api.py), counting requests; time is injected: the
 lease loop's sleeps and the API's slow writes move a monotonic clock, and the wall clock
@@ -7,16 +8,21 @@ lease loop's sleeps and the API's slow writes move a monotonic clock, and the wa
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
 
+from agent.hardware.report import HardwareReport
 from agent.node import LEASE_NAMESPACE, NodeAgent, NodeSettings
+from agent.pods import PodManager
+from agent.runtime.fake import FakeRuntime
 from api import errors
 from api.client import ApiClient
 from api.resources import Resource
 from tests.agent.fake_api import Clock, FakeApi
+from tests.agent.hardware import fakes
 
 NODE = "node-1"
 INTERVAL = 10.0
@@ -183,3 +189,73 @@ async def test_a_failed_renewal_is_retried_soon_with_back_off() -> None:
     # 200 ms, doubling, each with a jitter of +-50%; not the ten seconds of the schedule.
     for attempt, slept in enumerate(schedule.sleeps):
         assert 0.1 * 2**attempt <= slept <= 0.3 * 2**attempt, schedule.sleeps
+
+
+# --- status writes --------------------------------------------------------------------------
+
+
+@dataclass
+class Machine:
+    """A HardwareProbe whose next report the test sets."""
+
+    now: HardwareReport
+
+    def report(self) -> HardwareReport:
+        return self.now
+
+
+@dataclass
+class Pods:
+    """What the node's status reads of the sync loop: whether the runtime answers."""
+
+    runtime_healthy: bool = True
+    runtime_error: str = ""
+
+
+def available(gib: float) -> HardwareReport:
+    memory = fakes.report().memory
+    assert memory is not None
+    return fakes.report(memory=dataclasses.replace(memory, available_bytes=int(gib * fakes.GiB)))
+
+
+def status_writes(api: FakeApi) -> int:
+    return sum(1 for c in api.calls if (c.verb, c.plural) == ("patch", "nodes"))
+
+
+async def test_the_status_is_written_on_change_not_when_only_figures_move() -> None:
+    """A Pi's free memory and PID count move at every sample; that is no change to write
+    every ten seconds, only with the minutely report. A condition that changes is."""
+    api = FakeApi()
+    machine, pods = Machine(available(3.0)), Pods()
+    settings = NodeSettings(name=NODE, endpoint_port=10250, address="192.0.2.10",
+                            status_interval=10, report_interval=60)  # fmt: skip
+    agent = NodeAgent(
+        cast(ApiClient, api), settings, machine, FakeRuntime(), cast(PodManager, pods),
+        clock=api.clock,
+    )  # fmt: skip
+    await agent.register()
+    written: list[bool] = []
+    for gib in (2.9, 2.7, 3.1):
+        api.clock.advance(10)
+        machine.now = available(gib)
+        written.append(await agent.report_status())
+    assert written == [False, False, False]
+    node = api.objects[("nodes", "", NODE)]
+    memory = next(c for c in node["status"]["conditions"] if c["type"] == "MemoryPressure")
+    assert memory["message"].startswith("3.0 GiB of 4.0 GiB")  # still the registered one
+
+    pods.runtime_healthy, pods.runtime_error = False, "podman.sock: connection refused"
+    api.clock.advance(10)
+    assert await agent.report_status()  # Ready turned False: written at once
+    ready = next(c for c in node_conditions(api) if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "KubeletNotReady")
+
+    api.clock.advance(10)
+    assert not await agent.report_status()
+    api.clock.advance(50)  # a minute since the last write: written whatever changed
+    assert await agent.report_status()
+    assert status_writes(api) == 2
+
+
+def node_conditions(api: FakeApi) -> list[Obj]:
+    return list(api.objects[("nodes", "", NODE)]["status"]["conditions"])

@@ -128,9 +128,10 @@ def test_plan(
     assert summary(plan) == expected
 
 
-def test_liveness_failure_restarts() -> None:
-    plan = compute(pod(), sandbox(), [ctr("app", RUN)], now=NOW, unhealthy=frozenset({"app"}))
-    assert plan.stop == [Stop("app-0", "app", "it failed its liveness probe")]
+@pytest.mark.parametrize("probe", ["liveness", "startup"])
+def test_a_failed_liveness_or_startup_probe_restarts(probe: str) -> None:
+    plan = compute(pod(), sandbox(), [ctr("app", RUN)], now=NOW, unhealthy={"app": probe})
+    assert plan.stop == [Stop("app-0", "app", f"it failed its {probe} probe")]
 
 
 def test_idle() -> None:

@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent.runtime.fake import Behaviour
+from agent.runtime.fake import Behaviour, FakeRuntime
+from agent.runtime.interface import SandboxError, SandboxSpec
 from agent.worker import PODS, PodWorker
 from tests.agent.fake_api import Clock
 from tests.agent.harness import (
     IMAGE,
     NS,
     Agent,
+    WallClock,
     app_status,
     config_map,
     eventually,
     make_agent,
     phase,
     pod,
+    recording,
+    running,
     state,
 )
 
@@ -95,6 +101,24 @@ async def test_a_container_that_ran_ten_minutes_starts_its_back_off_afresh(agent
     assert await until_restarted(agent, worker) == 10  # not 160: afresh
 
 
+async def test_a_crash_loop_back_off_is_announced_once_per_back_off(agent: Agent) -> None:
+    agent.runtime.node.behaviours["app"] = Behaviour(exit_code=1)
+    agent.api.put(pod("crashy"))
+    worker = agent.worker("crashy")
+    await agent.sync(worker)
+    # Synced every second through the 10 s and the 20 s back-offs (and the first, immediate
+    # restart, which is no back-off at all).
+    assert [await until_restarted(agent, worker) for _ in range(3)] == [0, 10, 20]
+
+    [event] = [e for e in agent.api.events("crashy") if e["reason"] == "BackOff"]
+    assert event["type"] == "Warning"
+    assert event["message"] == (
+        f"Back-off restarting failed container app in pod crashy_default({worker.uid})"
+    )
+    assert event["involvedObject"]["fieldPath"] == "spec.containers{app}"
+    assert event["count"] == 2  # one per back-off period, not one per sync
+
+
 # --- images -------------------------------------------------------------------------------
 
 
@@ -142,6 +166,25 @@ async def test_image_pull_back_off_says_why(agent: Agent) -> None:
     }
 
 
+async def test_an_image_pull_back_off_is_announced_once_per_back_off(agent: Agent) -> None:
+    image = "registry.example/missing:1"
+    agent.runtime.node.missing_images.add(image)
+    agent.api.put(pod("puller", {"name": "app", "image": image}))
+    worker = agent.worker("puller")
+    for _ in range(9):  # the first pull fails, then nine syncs within its 10 s back-off
+        await agent.sync(worker)
+        agent.clock.advance(1)
+
+    [event] = [e for e in agent.api.events("puller") if e["reason"] == "BackOff"]
+    assert (event["type"], event["message"]) == ("Normal", f'Back-off pulling image "{image}"')
+    assert event["count"] == 1
+    agent.clock.advance(1)
+    await agent.sync(worker)  # pulled again, failed again: a 20 s back-off begins
+    agent.clock.advance(1)
+    await agent.sync(worker)
+    assert agent.api.counts("puller")["BackOff"] == 2
+
+
 # --- configuration --------------------------------------------------------------------------
 
 
@@ -176,6 +219,101 @@ async def test_a_missing_config_map_key_waits_then_recovers(
     assert container.spec.env["GREETING"] == "hello"
 
 
+async def test_the_pods_ip_is_in_its_environment_at_the_first_start(agent: Agent) -> None:
+    env = [{"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+    agent.api.put(pod("addressed", {"name": "app", "image": IMAGE, "env": env}))
+    worker = agent.worker("addressed")
+    assert state(await agent.sync(worker)) == "running"
+
+    [container] = agent.runtime.node.containers.values()
+    [sandbox] = agent.runtime.node.sandboxes.values()
+    assert sandbox.ip
+    assert container.spec.env["MY_IP"] == sandbox.ip
+    written = agent.api.get_pod(NS, "addressed")
+    assert written is not None
+    assert written["status"]["podIP"] == sandbox.ip
+
+
+# --- sandboxes and volumes that could not be made -------------------------------------------
+
+
+class FlakyRuntime(FakeRuntime):
+    """No sandbox can be made while ``down`` (Podman restarting, a hostPort taken)."""
+
+    down = True
+    attempts = 0
+
+    async def create_sandbox(self, spec: SandboxSpec) -> str:
+        self.attempts += 1
+        if self.down:
+            raise SandboxError(f"creating the sandbox of pod {spec.namespace}/{spec.name}: "
+                               "Podman is restarting")  # fmt: skip
+        return await super().create_sandbox(spec)
+
+
+# (seconds later, the runtime is up, sandbox attempts so far, the container's state)
+SANDBOX_STEPS = [
+    (0, False, 1, "CreatePodSandboxError"),
+    (9, False, 1, "CreatePodSandboxError"),  # backing off: 10 s
+    (1, False, 2, "CreatePodSandboxError"),  # tried again, failed again: now 20 s
+    (10, True, 2, "CreatePodSandboxError"),  # the runtime is back, the back-off still holds
+    (10, True, 3, "running"),
+]
+
+
+async def test_a_failed_sandbox_is_retried_after_a_back_off(tmp_path: Path) -> None:
+    clock = Clock()
+    runtime = FlakyRuntime(clock=clock, images=[IMAGE])
+    agent = make_agent(tmp_path, clock, runtime=runtime)
+    agent.api.put(pod("early"))
+    worker = agent.worker("early")
+    seen = []
+    async with recording(agent):
+        for later, up, _, _ in SANDBOX_STEPS:
+            clock.advance(later)
+            runtime.down = not up
+            status = await agent.sync(worker)
+            seen.append((later, up, runtime.attempts, state(status)))
+    assert seen == SANDBOX_STEPS
+    assert agent.api.counts("early")["FailedCreatePodSandBox"] == 2
+
+
+async def test_a_pod_made_while_the_runtime_was_down_starts_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """Nothing but the worker's own back-off timer wakes it: the relister sees no change
+    (there is no sandbox) and the resync tick is an hour away."""
+    runtime = FlakyRuntime(images=[IMAGE])
+    agent = make_agent(tmp_path, WallClock(), runtime=runtime)
+    agent.ctx.backoff_initial, agent.ctx.backoff_max = 0.02, 0.1
+    agent.api.put(pod("early"))
+    async with running(agent):
+        await eventually(lambda: runtime.attempts >= 2, what="a second sandbox attempt")
+        assert state(app_status(agent.api.get_pod(NS, "early"))) == "CreatePodSandboxError"
+        runtime.down = False
+        await eventually(lambda: phase(agent, "early") == "Running", what="the pod to run")
+
+
+async def test_a_config_map_volume_created_later_is_mounted(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, WallClock())
+    agent.ctx.backoff_initial, agent.ctx.backoff_max = 0.02, 0.1
+    app = {"name": "app", "image": IMAGE, "volumeMounts": [{"name": "cfg", "mountPath": "/c"}]}
+    agent.api.put(pod("mounted", app, volumes=[{"name": "cfg", "configMap": {"name": "later"}}]))
+    async with running(agent):
+        await eventually(
+            lambda: (
+                state(app_status(agent.api.get_pod(NS, "mounted"))) == "CreateContainerConfigError"
+            ),
+            what="the missing ConfigMap to show",
+        )
+        assert "FailedMount" in agent.api.counts("mounted")
+        agent.api.put(config_map("later", {"greeting": "hello"}))
+        await eventually(lambda: phase(agent, "mounted") == "Running", what="the pod to run")
+    [container] = agent.runtime.node.containers.values()
+    [mount] = container.spec.mounts
+    assert (Path(mount.host_path) / "greeting").read_text() == "hello"
+
+
 # --- deletion -------------------------------------------------------------------------------
 
 
@@ -207,6 +345,54 @@ async def test_deletion_stops_removes_and_confirms(
     assert not (agent.volumes / worker.uid).exists()
     if grace:
         assert "Killing" in agent.api.counts("doomed")
+
+
+class StubbornRuntime(FakeRuntime):
+    """Containers that ignore SIGTERM: a stop lasts the whole grace period (then SIGKILL).
+    Except that stops of ``together`` containers at once all end as soon as the last of
+    them began: parallel stops take no time, serial ones a grace period each."""
+
+    def __init__(self, *, together: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.together = together
+        self.in_flight = self.most_in_flight = 0
+        self._all_began = asyncio.Event()
+
+    async def stop_container(self, container_id: str, *, grace_seconds: int) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        if self.in_flight == self.together:
+            self._all_began.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace_seconds):  # ignoring SIGTERM
+                    await self._all_began.wait()
+            await super().stop_container(container_id, grace_seconds=0)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_pods_containers_are_stopped_in_parallel(tmp_path: Path) -> None:
+    names = ["a", "b", "c"]
+    runtime = StubbornRuntime(together=len(names), images=[IMAGE])
+    agent = make_agent(tmp_path, Clock(), runtime=runtime)
+    grace = 1
+    agent.api.put(pod("stubborn", *({"name": n, "image": IMAGE} for n in names),
+                      terminationGracePeriodSeconds=grace))  # fmt: skip
+    worker = agent.worker("stubborn")
+    await agent.sync(worker)
+    assert len(runtime.node.containers) == len(names)
+
+    await agent.api.delete(PODS, NS, "stubborn")
+    began = time.monotonic()
+    async with recording(agent):
+        await agent.sync(worker)
+    took = time.monotonic() - began
+
+    assert runtime.most_in_flight == len(names)
+    assert took < grace  # one grace period at most, never one per container
+    assert worker.done
+    assert agent.api.counts("stubborn")["Killing"] == len(names)
 
 
 # --- isolation ------------------------------------------------------------------------------
