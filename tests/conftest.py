@@ -32,10 +32,26 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
-        report.outcome = "failed"
-        report.longrepr = f"skipped in CI, where every real component must be present: {reason}"
+        _fail_the_skip(report)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    # A skip while a module is imported (pytest.skip(allow_module_level=True),
+    # pytest.importorskip) skips the whole module at collection, before any test runs.
+    report = yield
+    if IN_CI and report.skipped:
+        _fail_the_skip(report)
+    return report
+
+
+def _fail_the_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+    report.outcome = "failed"
+    report.longrepr = f"skipped in CI, where every real component must be present: {reason}"
 
 
 @pytest.fixture(autouse=True)

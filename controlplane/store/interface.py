@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, Self
 
+from controlplane.store.errors import InvalidArgument
+
 # Values larger than this are refused with InvalidArgument. etcd refuses requests above
 # 1.5 MiB (its --max-request-bytes default), and one limit for every backend keeps the
 # backends interchangeable; Kubernetes objects are bounded by the same figure.
@@ -162,6 +164,23 @@ class Store(Protocol):
     async def close(self) -> None:
         """Finish in-flight writes and release the backend."""
         ...
+
+
+def encode_key(key: str, *, prefix: bool = False) -> bytes:
+    """A key (or, with ``prefix``, a key prefix, which may be empty) as the bytes the
+    backends store. Raises InvalidArgument for an empty key and for text that is not
+    valid Unicode (a lone surrogate such as ``"\\udc80"``), which has no UTF-8 form:
+    checked before anything reaches a backend, so such a key never writes anything."""
+    if not key and not prefix:
+        raise InvalidArgument("the key must not be empty")
+    try:
+        return key.encode()
+    except UnicodeEncodeError as e:
+        what = "key prefix" if prefix else "key"
+        raise InvalidArgument(
+            f"the {what} {key!r} is not valid Unicode text ({e.reason} at position {e.start}); "
+            "use a name made of valid characters"
+        ) from e
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

@@ -72,6 +72,10 @@ def _parse_etcd(url: str, scheme: str, rest: str) -> EtcdConfig:
         raise StoreUnusable("TLS options need the etcds:// scheme (etcd:// is plain HTTP)")
     if ("cert" in options) != ("key" in options):
         raise StoreUnusable("give both cert= and key= for an etcd client certificate")
+    if "password-file" in options and "user" not in options:
+        raise StoreUnusable(
+            "password-file= needs user=: give the etcd user the password belongs to"
+        )
     password = None
     if "password-file" in options:
         password = _read_secret(Path(options["password-file"]))

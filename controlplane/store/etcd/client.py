@@ -64,6 +64,7 @@ class _Attempts:
     def __init__(self) -> None:
         self.said: dict[str, str] = {}
         self.in_flight: int | None = None  # the endpoint waited on right now
+        self.no_leader = False  # some member said it has no leader
 
     def note(self, endpoint: str, what: str) -> None:
         self.said[endpoint] = what
@@ -143,6 +144,14 @@ class EtcdClient:
                 attempts.note(self.config.endpoints[held], "no answer")
                 if not idempotent:
                     outcome = " The outcome of this write is unknown: read the key again."
+            if attempts.no_leader:
+                # Members answer but cannot elect a leader: quorum is lost.
+                raise Unavailable(
+                    f"the etcd cluster has no leader: a majority of its members is down or "
+                    f"cut off (within {self.config.timeout:g}s: {attempts.summary()}); "
+                    f"start the members that are down, or mend the network between them."
+                    f"{outcome}"
+                ) from e
             raise Unavailable(
                 f"etcd did not answer within {self.config.timeout:g}s "
                 f"({attempts.summary()}); check that a majority of its members is up "
@@ -195,6 +204,7 @@ class EtcdClient:
             except EtcdError as e:
                 if e.message == NO_LEADER:
                     attempts.note(endpoint, "no leader")
+                    attempts.no_leader = True
                 elif e.code in TRANSIENT_CODES and idempotent:
                     attempts.note(endpoint, e.message)
                 else:

@@ -2,7 +2,9 @@
 
 Each store operation is one etcd request; compare-and-swap is an etcd transaction on the
 key's ``mod_revision`` (or ``create_revision == 0`` for create), whose failure branch
-reads the key so a Conflict carries the current value without another round trip.
+reads the key so a Conflict carries the current value without another round trip. An
+absent key has ``mod_revision`` 0 in etcd, so update also compares ``version > 0``:
+otherwise an update expecting revision 0 would create the key.
 etcd's revision is the store revision. Unlike SQLite, etcd may be shared: other keys'
 writes advance its revision too, so revisions seen under one prefix need not be
 consecutive (the contract only promises order, no gap and no duplicate).
@@ -27,8 +29,14 @@ from controlplane.store.etcd import tls
 from controlplane.store.etcd.client import EtcdClient
 from controlplane.store.etcd.config import EtcdConfig
 from controlplane.store.etcd.watch import EtcdWatch
-from controlplane.store.etcd.wire import EtcdError, Json, b64, map_error, unb64
-from controlplane.store.interface import MAX_VALUE_BYTES, KeyValue, ListResult, prefix_end
+from controlplane.store.etcd.wire import EtcdError, Json, b64, map_error, reading, unb64
+from controlplane.store.interface import (
+    MAX_VALUE_BYTES,
+    KeyValue,
+    ListResult,
+    encode_key,
+    prefix_end,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -94,13 +102,16 @@ class EtcdStore:
         return _revision(answer)
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:
-        body: Json = {"key": b64(key.encode())}
+        body: Json = {"key": b64(encode_key(key))}
         if revision is not None:
             body["revision"] = str(revision)
-        kvs = (await self._range(body)).get("kvs", [])
-        if not kvs:
+        answer = await self._range(body)
+        with reading("a read"):
+            kvs = answer.get("kvs", [])
+            found = _kv(kvs[0]) if kvs else None
+        if found is None:
             raise NotFound(key)
-        return _kv(kvs[0])
+        return found
 
     async def list(
         self,
@@ -112,7 +123,7 @@ class EtcdStore:
     ) -> ListResult:
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit must not be negative (got {limit})")
-        start = prefix.encode()
+        start = encode_key(prefix, prefix=True)
         if continue_token is not None:
             cont = continuation.decode(continue_token)
             if revision is not None and revision != cont.revision:
@@ -120,7 +131,7 @@ class EtcdStore:
             if not cont.start_key.startswith(start):
                 raise InvalidArgument("the continue token belongs to another list")
             revision, start = cont.revision, cont.start_key
-        end = prefix_end(prefix.encode())
+        end = prefix_end(encode_key(prefix, prefix=True))
         body: Json = {"key": b64(start), "range_end": b64(end if end is not None else b"\x00")}
         if revision is not None:
             body["revision"] = str(revision)
@@ -128,7 +139,8 @@ class EtcdStore:
             body["limit"] = str(limit)
         answer = await self._range(body)
         at = revision if revision is not None else _revision(answer)
-        items = [_kv(kv) for kv in answer.get("kvs", [])]
+        with reading("a list"):
+            items = [_kv(kv) for kv in answer.get("kvs", [])]
         token = None
         if answer.get("more") and items:
             token = continuation.encode(at, items[-1].key.encode() + b"\x00")
@@ -157,15 +169,19 @@ class EtcdStore:
                     "key": name,
                     "result": "EQUAL",
                     "mod_revision": str(expected_revision),
-                }
+                },
+                # The key exists: an absent key's mod_revision is 0 too.
+                {"target": "VERSION", "key": name, "result": "GREATER", "version": "0"},
             ],
             success=[{"request_put": {"key": name, "value": b64(value), "prev_kv": True}}],
             failure=[{"request_range": {"key": name}}],
         )
         if not answer.get("succeeded"):
             self._raise_cas_failure(key, expected_revision, answer)
-        prev = answer["responses"][0]["response_put"]["prev_kv"]
-        return KeyValue(key, value, int(prev["create_revision"]), _revision(answer))
+        with reading("an update"):
+            prev = answer["responses"][0]["response_put"]["prev_kv"]
+            created = int(prev["create_revision"])
+        return KeyValue(key, value, created, _revision(answer))
 
     async def delete(self, key: str, *, expected_revision: int | None = None) -> KeyValue:
         name = _check(key, b"")
@@ -187,10 +203,11 @@ class EtcdStore:
         if not answer.get("succeeded"):
             assert expected_revision is not None  # an empty compare always succeeds
             self._raise_cas_failure(key, expected_revision, answer)
-        prev_kvs = answer["responses"][0]["response_delete_range"].get("prev_kvs", [])
-        if not prev_kvs:
+        with reading("a delete"):
+            prev_kvs = answer["responses"][0]["response_delete_range"].get("prev_kvs", [])
+            prev = _kv(prev_kvs[0]) if prev_kvs else None
+        if prev is None:
             raise NotFound(key)
-        prev = _kv(prev_kvs[0])
         return KeyValue(key, prev.value, prev.create_revision, _revision(answer))
 
     async def _txn(self, *, compare: _Ops, success: _Ops, failure: _Ops) -> Json:
@@ -199,10 +216,12 @@ class EtcdStore:
 
     @staticmethod
     def _raise_cas_failure(key: str, expected: int, answer: Json) -> None:
-        kvs = answer["responses"][0]["response_range"].get("kvs", [])
-        if not kvs:
+        with reading("a compare-and-swap"):
+            kvs = answer["responses"][0]["response_range"].get("kvs", [])
+            current = _kv(kvs[0]) if kvs else None
+        if current is None:
             raise NotFound(key)
-        raise Conflict(key, expected=expected, current=_kv(kvs[0]))
+        raise Conflict(key, expected=expected, current=current)
 
     async def compact(self, revision: int) -> None:
         self._check_open()
@@ -220,17 +239,17 @@ class EtcdStore:
     # --- watch ------------------------------------------------------------------------
 
     async def watch(self, prefix: str, *, from_revision: int) -> EtcdWatch:
+        encode_key(prefix, prefix=True)
         # etcd reports a compacted start revision only asynchronously, on the stream;
-        # a read at that revision tells now, so the caller can answer 410 at once.
-        if from_revision > 0:
-            current = await self.current_revision()
-            if from_revision <= current:
-                try:
-                    await self._range(
-                        {"key": b64(b"\x00"), "count_only": True, "revision": str(from_revision)}
-                    )
-                except Expired as e:
-                    raise Expired(from_revision, current=current) from e
+        # a read at that revision tells now, so the caller can answer 410 at once. (A
+        # read at revision 0 means "now" to etcd: from 0, the first revision is asked.)
+        current = await self.current_revision()
+        if from_revision < current:
+            at = max(from_revision, 1)
+            try:
+                await self._range({"key": b64(b"\x00"), "count_only": True, "revision": str(at)})
+            except Expired as e:
+                raise Expired(from_revision, current=current) from e
         watch = EtcdWatch(self._client, prefix, from_revision)
         try:
             await watch.start()
@@ -246,14 +265,13 @@ class EtcdStore:
 
 
 def _check(key: str, value: bytes) -> str:
-    if not key:
-        raise InvalidArgument("the key must not be empty")
+    name = encode_key(key)
     if len(value) > MAX_VALUE_BYTES:
         raise InvalidArgument(
             f"value of {len(value)} bytes for {key!r} is larger than the store's "
             f"limit of {MAX_VALUE_BYTES} bytes"
         )
-    return b64(key.encode())
+    return b64(name)
 
 
 def _revision(answer: Json) -> int:
@@ -264,6 +282,7 @@ def _revision(answer: Json) -> int:
 
 
 def _kv(raw: Any) -> KeyValue:
+    """A key-value of an answer (read it inside ``reading``: it may be malformed)."""
     return KeyValue(
         unb64(raw["key"]).decode(),
         unb64(raw.get("value")),

@@ -11,7 +11,9 @@ lost its leader keeps old streams open for three election timeouts. So when no m
 has come for the client's timeout, the watch asks its member whether it still serves,
 and reopens elsewhere if not. When no member can serve the watch within the client's
 timeout, iteration raises Unavailable (saying the revision to resume from); a compacted
-start raises Expired; a user who may not read the prefix gets StoreUnusable.
+start raises Expired; a user who may not read the prefix gets StoreUnusable. A line cut
+short (the connection ended mid-message) is a lost stream and reopens; a whole line that
+is not an etcd watch message raises Unavailable, since reopening would only meet it again.
 """
 
 from __future__ import annotations
@@ -23,13 +25,20 @@ from collections import deque
 
 import aiohttp
 import orjson
+from aiohttp.http_exceptions import LineTooLong
 
 from controlplane.store.errors import Expired, StoreUnusable, Unavailable
 from controlplane.store.etcd.client import EtcdClient, Stream
-from controlplane.store.etcd.wire import Json, b64, error_of, unb64
+from controlplane.store.etcd.wire import Json, b64, error_of, reading, unb64
 from controlplane.store.interface import Event, EventType, KeyValue, WatchBase, prefix_end
 
 logger = logging.getLogger(__name__)
+
+# The longest message line read from the stream. etcd is asked to fragment its watch
+# answers (a catch-up can hold a thousand revisions), so a line holds about etcd's
+# --max-request-bytes (1.5 MiB by default) plus one event, whose value and previous value
+# come base64-encoded: a few MiB. This bound only stops a runaway answer.
+MAX_LINE_BYTES = 64 << 20
 
 # How etcd 3.4 cancels a watch it does not allow (cancel_reason is a gRPC status text).
 _REFUSALS = (
@@ -45,6 +54,9 @@ class EtcdWatch(WatchBase):
         self._prefix = prefix.encode()
         self._cursor = from_revision  # the last revision delivered (or skipped)
         self._pending: deque[Event] = deque()
+        # Events of a fragmented answer, held until its last fragment: the events of one
+        # revision may straddle fragments, and the cursor must not stop inside one.
+        self._fragments: list[Event] = []
         self._stream: Stream | None = None
         # The stream's pending readline. It is never cancelled while the stream lives:
         # a cancelled readline could lose half a line.
@@ -55,6 +67,11 @@ class EtcdWatch(WatchBase):
 
     def __aiter__(self) -> EtcdWatch:
         return self
+
+    def ready(self) -> list[Event]:
+        events = list(self._pending)
+        self._pending.clear()
+        return events
 
     @property
     def endpoint(self) -> str | None:
@@ -74,20 +91,25 @@ class EtcdWatch(WatchBase):
             line = await self._next_line()
             if line is None:
                 continue  # the stream was lost: reopen
-            if not line:
+            if not line.endswith(b"\n"):
+                # etcd ends every message with a newline: this is the stream's end,
+                # perhaps in the middle of a message. The cursor makes reopening safe.
                 if not self._closed:
                     logger.info("etcd watch ended by endpoint=%s; reopening", self.endpoint)
                 self._drop()
                 continue
-            self._handle(orjson.loads(line))
+            self._handle(line)
         return self._pending.popleft()
 
     async def _next_line(self) -> bytes | None:
-        """The stream's next line (b"" at its end), or None if the stream was lost."""
+        """The stream's next line (without its newline at the stream's end), or None if
+        the stream was lost."""
         stream = self._stream
         assert stream is not None
         if self._reading is None:
-            self._reading = asyncio.ensure_future(stream.response.content.readline())
+            self._reading = asyncio.ensure_future(
+                stream.response.content.readline(max_line_length=MAX_LINE_BYTES)
+            )
         reading = self._reading
         while True:
             done, _ = await asyncio.wait({reading}, timeout=self._client.config.timeout)
@@ -107,13 +129,31 @@ class EtcdWatch(WatchBase):
         self._reading = None
         try:
             return reading.result()
+        except LineTooLong as e:
+            self._drop()
+            raise Unavailable(
+                f"etcd sent a watch message on {self._prefix.decode()!r} larger than the "
+                f"{MAX_LINE_BYTES >> 20} MiB bramble reads; keep etcd's --max-request-bytes "
+                "well below that"
+            ) from e
         except (aiohttp.ClientError, ConnectionError, asyncio.IncompleteReadError) as e:
             if not self._closed:
                 logger.info("etcd watch lost endpoint=%s error=%s", stream.endpoint, e)
             self._drop()
             return None
 
-    def _handle(self, message: Json) -> None:
+    def _handle(self, line: bytes) -> None:
+        try:
+            with reading("a watch"):
+                message = orjson.loads(line)
+                if not isinstance(message, dict):
+                    raise TypeError(f"a message must be an object, not {type(message).__name__}")
+                self._take(message)
+        except Unavailable:
+            self._drop()
+            raise
+
+    def _take(self, message: Json) -> None:
         if "error" in message:
             error = error_of(message, 200)
             logger.info("etcd watch error endpoint=%s error=%s", self.endpoint, error.message)
@@ -133,11 +173,16 @@ class EtcdWatch(WatchBase):
             # e.g. "etcdserver: no leader": reopen elsewhere from the cursor
             self._drop()
             return
-        # created, progress or events: the stream is healthy
+        # created, progress or events: the stream is healthy. (Every event is read
+        # before any is taken, so a malformed one leaves the cursor where it was.)
+        events = [_event(raw) for raw in result.get("events", [])]
         self._failing_since = None
         self._logged_in_again = False
-        for raw in result.get("events", []):
-            event = _event(raw)
+        if result.get("fragment"):
+            self._fragments += events
+            return
+        events, self._fragments = self._fragments + events, []
+        for event in events:
             if event.revision <= self._cursor:
                 continue  # replayed after a reconnect
             self._cursor = event.revision
@@ -179,6 +224,7 @@ class EtcdWatch(WatchBase):
                 "range_end": b64(end if end is not None else b"\x00"),
                 "start_revision": str(self._cursor + 1),
                 "prev_kv": True,
+                "fragment": True,
             }
         }
         while True:
@@ -198,6 +244,7 @@ class EtcdWatch(WatchBase):
             await asyncio.sleep(0.2)
 
     def _drop(self) -> None:
+        self._fragments = []  # the stream that reopens sends them again
         if self._reading is not None:
             self._reading.add_done_callback(_consume)
             self._reading.cancel()

@@ -10,6 +10,8 @@ and ``message`` at the top level; a stream's carries them in an ``error`` object
 from __future__ import annotations
 
 import base64
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -67,19 +69,37 @@ def decode_answer(raw: bytes, status: int) -> Json:
     return answer
 
 
+@contextlib.contextmanager
+def reading(what: str) -> Iterator[None]:
+    """Reads fields out of an etcd answer: an answer that lacks one, or holds something
+    of the wrong shape (a proxy's page, a truncated or foreign message), becomes
+    Unavailable naming ``what`` instead of a KeyError or ValueError from deep inside."""
+    try:
+        yield
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+        # ValueError covers bad base64 (binascii.Error), keys that are not UTF-8
+        # (UnicodeDecodeError), bad numbers and JSON that does not parse.
+        raise Unavailable(
+            f"etcd answered {what} with an unexpected body ({type(e).__name__}: {e}); "
+            "check that --store names etcd (3.4 or newer) and no other service"
+        ) from e
+
+
 def error_of(answer: Json, status: int) -> EtcdError:
     """The error in an answer: unary calls put it at the top level
     (``{"error", "code", "message"}``), streams in an object
     (``{"error": {"grpc_code", "http_code", "message"}}``)."""
-    error = answer.get("error")
-    if isinstance(error, dict):
-        answer = error
-        code = error.get("grpc_code", 0)
-        status = int(error.get("http_code", status))
-    else:
-        code = answer.get("code", 0)
-    message = answer.get("message") or answer.get("error") or f"HTTP {status}"
-    return EtcdError(str(message), code=int(code), status=status)
+    with reading("an error"):
+        error = answer.get("error")
+        if isinstance(error, dict):
+            answer = error
+            code = error.get("grpc_code", 0)
+            status = int(error.get("http_code", status))
+        else:
+            code = answer.get("code", 0)
+        message = str(answer.get("message") or answer.get("error") or f"HTTP {status}")
+        code = int(code)
+    return EtcdError(message, code=code, status=status)
 
 
 def map_error(e: EtcdError) -> StoreError:

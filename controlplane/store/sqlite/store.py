@@ -46,6 +46,7 @@ from controlplane.store.interface import (
     KeyValue,
     ListResult,
     WatchBase,
+    encode_key,
     prefix_end,
 )
 from controlplane.store.sqlite import schema
@@ -149,7 +150,7 @@ class SqliteStore:
         return self._compacted
 
     async def get(self, key: str, *, revision: int | None = None) -> KeyValue:
-        return await self._read(_get, key, revision)
+        return await self._read(_get, key, encode_key(key), revision)
 
     async def list(
         self,
@@ -161,7 +162,7 @@ class SqliteStore:
     ) -> ListResult:
         if limit is not None and limit < 0:
             raise InvalidArgument(f"limit must not be negative (got {limit})")
-        start = prefix.encode()
+        start = name = encode_key(prefix, prefix=True)
         if continue_token is not None:
             cont = continuation.decode(continue_token)
             if revision is not None and revision != cont.revision:
@@ -169,7 +170,7 @@ class SqliteStore:
             if not cont.start_key.startswith(start):
                 raise InvalidArgument("the continue token belongs to another list")
             revision, start = cont.revision, cont.start_key
-        return await self._read(_list, prefix.encode(), start, revision, limit or None)
+        return await self._read(_list, name, start, revision, limit or None)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -183,19 +184,19 @@ class SqliteStore:
         return await self._write(OpKind.DELETE, key, b"", expected_revision)
 
     async def _write(self, kind: OpKind, key: str, value: bytes, expected: int | None) -> KeyValue:
-        _check_key(key)
+        name = encode_key(key)
         if len(value) > MAX_VALUE_BYTES:
             raise InvalidArgument(
                 f"value of {len(value)} bytes for {key!r} is larger than the store's "
                 f"limit of {MAX_VALUE_BYTES} bytes"
             )
-        self._check_open()
+        self._check_writable()
         future: asyncio.Future[KeyValue] = self._loop.create_future()
-        self._writer.submit(WriteOp(kind, key, value, expected, future))
+        self._writer.submit(WriteOp(kind, key, name, value, expected, future))
         return await future
 
     async def compact(self, revision: int) -> None:
-        self._check_open()
+        self._check_writable()
         current = self._broadcaster.revision
         if revision > current:
             raise InvalidArgument(
@@ -230,6 +231,7 @@ class SqliteStore:
     # --- watch ------------------------------------------------------------------------
 
     async def watch(self, prefix: str, *, from_revision: int) -> _Watch:
+        encode_key(prefix, prefix=True)
         self._check_open()
         if from_revision < self._compacted:
             raise Expired(
@@ -255,6 +257,12 @@ class SqliteStore:
     def _check_open(self) -> None:
         if self._closed:
             raise Unavailable("the store is closed")
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._writer.failure is not None:
+            # Nobody would take the write: refuse it now rather than let it wait forever.
+            raise StoreUnusable(self._writer.failure)
 
     async def _read(self, fn: Callable[..., T], *args: object) -> T:
         self._check_open()
@@ -379,14 +387,14 @@ def _check_revision(revision: int, current: int, compacted: int) -> None:
         raise InvalidArgument(f"revision {revision} is in the future; the store is at {current}")
 
 
-def _get(conn: sqlite3.Connection, key: str, revision: int | None) -> KeyValue:
+def _get(conn: sqlite3.Connection, key: str, name: bytes, revision: int | None) -> KeyValue:
     current, compacted = _positions(conn)
     bound = current if revision is None else revision
     _check_revision(bound, current, compacted)
     row = conn.execute(
         "SELECT id, deleted, create_revision, value FROM log"
         " WHERE name = ? AND id <= ? ORDER BY id DESC LIMIT 1",
-        (key.encode(), bound),
+        (name, bound),
     ).fetchone()
     if row is None or row[1]:
         raise NotFound(key)
@@ -474,8 +482,3 @@ def _prepare_dir(path: Path) -> None:
         raise StoreUnusable(
             f"cannot create the directory {path.parent} for the store: {e.strerror}"
         ) from e
-
-
-def _check_key(key: str) -> None:
-    if not key:
-        raise InvalidArgument("the key must not be empty")

@@ -7,7 +7,13 @@ gathers. Each write in a batch is checked (existence, compare-and-swap) against 
 left by the writes before it, so a batch is exactly equivalent to running its writes one
 by one. A write that fails its check is answered with its error and writes nothing; an
 SQLite error fails the whole batch, which is rolled back, so nothing is half-applied and
-nothing unacknowledged becomes visible.
+nothing unacknowledged becomes visible. Any other exception (a bug, never bad input: the
+store checks keys and values before they get here) fails its batch the same way, and the
+thread goes on with the next one.
+
+If the thread dies all the same, it answers every write it holds or that is queued, and
+``failure`` says why, so the store refuses later writes at once instead of queueing them
+for a thread that will never take them.
 
 Results go back to the event loop with one ``call_soon_threadsafe`` per batch, in commit
 order, which is what lets the broadcaster publish events in revision order.
@@ -55,6 +61,7 @@ class OpKind(enum.Enum):
 class WriteOp:
     kind: OpKind
     key: str
+    name: bytes  # the key as stored: its UTF-8 form, checked by the store
     value: bytes
     expected: int | None
     future: asyncio.Future[KeyValue]
@@ -125,13 +132,19 @@ class Writer:
         self._loop = loop
         self._queue: queue.SimpleQueue[WriteOp | CompactOp | object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
+        self._batch: list[WriteOp] = []  # the writes being applied now
         self.stats = WriterStats()
+        # Set (once) when the thread has died: why, as a sentence for the user.
+        self.failure: str | None = None
 
     def start(self) -> None:
         self._thread.start()
 
     def submit(self, op: WriteOp | CompactOp) -> None:
         self._queue.put(op)
+        if self.failure is not None:
+            # The thread died after the caller checked: answer what it will never take.
+            self._fail_queued()
 
     def stop(self) -> None:
         """Finish what is queued, checkpoint, close the connection (blocks: call from a
@@ -142,6 +155,46 @@ class Writer:
     # --- the thread -----------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as e:  # the thread's last resort: answer everyone
+            self.failure = (
+                f"the store's writer stopped after an unexpected error ({type(e).__name__}: {e}); "
+                "restart bramble server (its log has the details)"
+            )
+            logger.critical("store writer died path=%s", self._path, exc_info=True)
+            self._rollback()
+            lost = (
+                f"the store's writer stopped while this write was in flight "
+                f"({type(e).__name__}: {e}); its outcome is unknown, read the key again"
+            )
+            self._send(Outcome(results=[(op.future, Unavailable(lost)) for op in self._batch]))
+            self._fail_queued()
+        finally:
+            self._shutdown()
+
+    def _fail_queued(self) -> None:
+        """Answer every queued write and compaction with ``failure`` (any thread)."""
+        reason = self.failure
+        assert reason is not None
+        results: list[tuple[asyncio.Future[KeyValue], KeyValue | StoreError]] = []
+        compactions: list[asyncio.Future[None]] = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, WriteOp):
+                results.append((item.future, StoreUnusable(reason)))
+            elif isinstance(item, CompactOp):
+                compactions.append(item.future)
+        if results:
+            self._send(Outcome(results=results))
+        if compactions:
+            error = StoreUnusable(reason)
+            self._send(Outcome(compactions_done=compactions, compaction_error=error))
+
+    def _serve(self) -> None:
         stopping = False
         while not stopping:
             pending_compaction = self._compact_target > self._compacted
@@ -165,12 +218,13 @@ class Writer:
                 except queue.Empty:
                     item = None
             if batch:
+                self._batch = batch
                 self._send(self._commit(batch))
+                self._batch = []
             if self._compact_target > self._compacted and not stopping:
                 self._send(self._compact_step())
             elif self._compact_waiters:
                 self._send(Outcome(compactions_done=self._take_waiters()))
-        self._shutdown()
 
     def _send(self, outcome: Outcome) -> None:
         # RuntimeError: the loop is closed, so nobody is waiting any more.
@@ -198,6 +252,14 @@ class Writer:
             logger.error("store write batch failed size=%d error=%s", len(batch), e)
             # One exception object per waiter: they are raised in different tasks.
             return Outcome(results=[(op.future, classify(self._path, e)) for op in batch])
+        except Exception as e:
+            self._rollback()
+            logger.exception("store write batch failed unexpectedly size=%d", len(batch))
+            failed = (
+                f"the store could not apply this write because of an unexpected error "
+                f"({type(e).__name__}: {e}); nothing of it was written"
+            )
+            return Outcome(results=[(op.future, Unavailable(failed)) for op in batch])
         self._revision = revision
         self.stats.commits += 1
         self.stats.writes += len(batch)
@@ -205,7 +267,7 @@ class Writer:
 
     def _apply(self, op: WriteOp, revision: int) -> tuple[KeyValue | StoreError, Event | None]:
         conn = self._conn
-        name = op.key.encode()
+        name = op.name
         row = conn.execute(
             "SELECT id, deleted, create_revision FROM log WHERE name = ? ORDER BY id DESC LIMIT 1",
             (name,),
@@ -273,10 +335,17 @@ class Writer:
             self._conn.execute("DELETE FROM log WHERE id > ? AND id <= ? AND deleted = 1", (lo, hi))
             self._conn.execute("UPDATE meta SET value = ? WHERE key = 'compact_revision'", (hi,))
             self._conn.execute("COMMIT")
-        except sqlite3.Error as e:
+        except Exception as e:
             self._rollback()
-            error = classify(self._path, e)
-            logger.error("store compaction failed at=%d error=%s", lo, error)
+            if isinstance(e, sqlite3.Error):
+                error = classify(self._path, e)
+                logger.error("store compaction failed at=%d error=%s", lo, error)
+            else:
+                error = Unavailable(
+                    f"the compaction stopped because of an unexpected error "
+                    f"({type(e).__name__}: {e}); the store is intact, compact again later"
+                )
+                logger.exception("store compaction failed unexpectedly at=%d", lo)
             self._compact_target = self._compacted  # give up this round; callers may retry
             return Outcome(compactions_done=self._take_waiters(), compaction_error=error)
         self._compacted = hi

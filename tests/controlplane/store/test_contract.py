@@ -81,6 +81,38 @@ async def test_update_and_delete_of_a_missing_key(store: Store, prefix: str) -> 
         await store.get(prefix + "nope")
 
 
+@pytest.mark.parametrize("expected", [0, 1, 10**12], ids=["expecting-0", "expecting-1", "far"])
+async def test_compare_and_swap_on_a_missing_key_is_not_found_and_writes_nothing(
+    store: Store, prefix: str, expected: int
+) -> None:
+    # An absent key has mod_revision 0 in etcd: expecting 0 must not create it.
+    before = await store.current_revision()
+    with pytest.raises(NotFound):
+        await store.update(prefix + "nope", b"x", expected_revision=expected)
+    with pytest.raises(NotFound):
+        await store.delete(prefix + "nope", expected_revision=expected)
+    with pytest.raises(NotFound):
+        await store.get(prefix + "nope")
+    assert (await store.list(prefix)).items == []
+    assert await store.current_revision() == before
+
+
+async def test_compare_and_swap_on_a_deleted_key_is_not_found_and_writes_nothing(
+    store: Store, prefix: str
+) -> None:
+    created = await store.create(prefix + "gone", b"x")
+    await store.delete(prefix + "gone")
+    before = await store.current_revision()
+    for expected in (0, created.mod_revision):
+        with pytest.raises(NotFound):
+            await store.update(prefix + "gone", b"back", expected_revision=expected)
+        with pytest.raises(NotFound):
+            await store.delete(prefix + "gone", expected_revision=expected)
+    with pytest.raises(NotFound):
+        await store.get(prefix + "gone")
+    assert await store.current_revision() == before
+
+
 async def test_delete_compare_and_swap(store: Store, prefix: str) -> None:
     created = await store.create(prefix + "a", b"one")
     current = await store.update(prefix + "a", b"two", expected_revision=created.mod_revision)
@@ -110,6 +142,38 @@ async def test_get_at_an_old_revision(store: Store, prefix: str) -> None:
 async def test_empty_key_is_invalid(store: Store) -> None:
     with pytest.raises(InvalidArgument):
         await store.create("", b"x")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param("a\udc80", id="lone-low-surrogate"),
+        pytest.param("\ud83d/x", id="lone-high-surrogate"),
+    ],
+)
+async def test_keys_that_are_not_valid_text_are_invalid_and_write_nothing(
+    store: Store, prefix: str, bad: str
+) -> None:
+    key = prefix + bad
+    before = await store.current_revision()
+    async with asyncio.timeout(10):  # a store that lost the write would hang here
+        with pytest.raises(InvalidArgument, match="not valid Unicode"):
+            await store.create(key, b"x")
+        with pytest.raises(InvalidArgument):
+            await store.update(key, b"x", expected_revision=0)
+        with pytest.raises(InvalidArgument):
+            await store.delete(key)
+        with pytest.raises(InvalidArgument):
+            await store.get(key)
+        with pytest.raises(InvalidArgument):
+            await store.list(key)
+        with pytest.raises(InvalidArgument):
+            await store.watch(key, from_revision=before)
+    assert await store.current_revision() == before
+    assert (await store.list(prefix)).items == []
+    # The store is unharmed: a good key right after is written and read back.
+    kv = await store.create(prefix + "good", b"y")
+    assert await store.get(prefix + "good") == kv
 
 
 async def test_keys_are_unicode(store: Store, prefix: str) -> None:
@@ -169,6 +233,15 @@ async def test_paged_list_is_consistent_across_writes(store: Store, prefix: str)
 async def test_malformed_continue_token(store: Store, prefix: str, token: str) -> None:
     with pytest.raises(InvalidArgument):
         await store.list(prefix, limit=1, continue_token=token)
+
+
+async def test_reads_at_a_future_revision_are_invalid(store: Store, prefix: str) -> None:
+    await store.create(prefix + "a", b"1")
+    future = await store.current_revision() + 1000
+    with pytest.raises(InvalidArgument):
+        await store.get(prefix + "a", revision=future)
+    with pytest.raises(InvalidArgument):
+        await store.list(prefix, revision=future)
 
 
 async def test_continue_token_of_another_prefix(store: Store, prefix: str) -> None:
@@ -280,6 +353,62 @@ async def test_compaction_expires_old_reads_and_watches(store: Store, prefix: st
     await store.compact(old)
 
 
+async def test_a_continue_token_whose_revision_was_compacted_is_expired(
+    store: Store, prefix: str
+) -> None:
+    for i in range(3):
+        await store.create(f"{prefix}{i}", b"v")
+    first = await store.list(prefix, limit=1)
+    assert first.continue_token is not None
+    later = await store.create(prefix + "later", b"v")  # so the compaction passes the page
+    await store.compact(later.mod_revision)
+    with pytest.raises(Expired):
+        await store.list(prefix, limit=1, continue_token=first.continue_token)
+
+
+async def test_a_watch_of_all_history_after_a_compaction_is_expired_at_once(
+    store: Store, prefix: str
+) -> None:
+    await store.create(prefix + "a", b"1")
+    kv = await store.create(prefix + "b", b"1")
+    await store.compact(kv.mod_revision)
+    # from_revision=0 asks for every change ever made: that history is gone, and the
+    # caller must hear it from watch() itself, not from the first event.
+    with pytest.raises(Expired):
+        await store.watch(prefix, from_revision=0)
+    with pytest.raises(Expired):
+        await store.watch(prefix, from_revision=kv.mod_revision - 2)
+
+
+async def test_an_open_watch_behind_a_compaction_skips_nothing(store: Store, prefix: str) -> None:
+    # Nobody reads the watch while 10 MiB of changes go by (more than the SQLite store
+    # keeps in memory), and then their history is compacted. The watch may still
+    # deliver every change (etcd has already sent them down the stream) or raise
+    # Expired, but it never skips one. (Each backend's own tests force the Expired.)
+    start = await store.current_revision()
+    value = b"v" * (256 << 10)
+    seen: list[int] = []
+    expired: Expired | None = None
+    async with await store.watch(prefix, from_revision=start) as watch:
+        written = [(await store.create(f"{prefix}{i:02d}", value)).mod_revision for i in range(40)]
+        await store.compact(written[-1])
+        try:
+            async with asyncio.timeout(20):
+                async for event in watch:
+                    seen.append(event.revision)
+                    if len(seen) == len(written):
+                        break
+        except Expired as e:
+            expired = e
+    assert seen == written[: len(seen)], "the watch skipped or repeated a change"
+    if expired is None:
+        assert seen == written
+    # Whoever got Expired resumes from the compacted revision, and is served.
+    async with await store.watch(prefix, from_revision=written[-1]) as again:
+        kv = await store.create(prefix + "after", b"x")
+        assert [e.kv for e in await take(again, 1)] == [kv]
+
+
 async def test_compacting_to_the_future_is_invalid(store: Store) -> None:
     with pytest.raises(InvalidArgument):
         await store.compact(await store.current_revision() + 1000)
@@ -351,6 +480,25 @@ async def test_large_values(store: Store, prefix: str) -> None:
             prefix + "big", b"x" * (MAX_VALUE_BYTES + 1), expected_revision=updated.mod_revision
         )
     assert (await store.get(prefix + "big")).value == big[::-1]
+
+
+async def test_watch_delivers_values_at_the_limit(store: Store, prefix: str) -> None:
+    start = await store.current_revision()
+    async with await store.watch(prefix, from_revision=start) as live:
+        a = await store.create(prefix + "big", b"a" * MAX_VALUE_BYTES)
+        b = await store.update(
+            prefix + "big", b"b" * MAX_VALUE_BYTES, expected_revision=a.mod_revision
+        )
+        c = await store.delete(prefix + "big")
+        events = await take(live, 3)
+    assert [(e.type, e.kv) for e in events] == [
+        (EventType.CREATE, a),
+        (EventType.UPDATE, b),
+        (EventType.DELETE, c),
+    ]
+    # From history all three come at once (etcd: in one answer, over its request limit).
+    async with await store.watch(prefix, from_revision=start) as replay:
+        assert await take(replay, 3) == events
 
 
 async def test_value_at_the_limit(store: Store, prefix: str) -> None:

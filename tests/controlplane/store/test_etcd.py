@@ -14,6 +14,7 @@ import logging
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ import pytest
 from controlplane.store import (
     Event,
     EventType,
+    Expired,
     KeyValue,
     Store,
     StoreUnusable,
@@ -260,6 +262,78 @@ async def test_open_watch_fails_when_quorum_is_lost(cluster: EtcdCluster, prefix
     finally:
         await watch.close()
         await store.close()
+
+
+async def test_a_watch_overtaken_by_compaction_while_reopening_is_expired(
+    cluster: EtcdCluster, prefix: str
+) -> None:
+    # List a follower first, so the watch is served by a member whose death costs no
+    # election: the writes below go on at once.
+    leader = await asyncio.to_thread(cluster.leader)
+    ordered = sorted(cluster.members, key=lambda m: m is leader)
+    url = "etcd://" + ",".join(m.endpoint for m in ordered) + f"?timeout={TIMEOUT:g}"
+    store = await open_store(url)
+    watch = await store.watch(prefix, from_revision=await store.current_revision())
+    try:
+        kv = await store.create(prefix + "a", b"0")
+        async with asyncio.timeout(10):
+            assert (await anext(watch)).kv == kv
+        assert isinstance(watch, EtcdWatch)
+        assert watch.endpoint == ordered[0].client_url
+        await kill(ordered[0])
+        # While the watch has no member, history moves on and is compacted.
+        for i in range(1, 4):
+            kv = await store.update(prefix + "a", b"%d" % i, expected_revision=kv.mod_revision)
+        await store.compact(kv.mod_revision)
+        # Reopening from its cursor on another member finds that history gone.
+        with pytest.raises(Expired) as info:
+            async with asyncio.timeout(TIMEOUT + 5):
+                await anext(watch)
+        assert info.value.compacted == kv.mod_revision
+    finally:
+        await watch.close()
+        await store.close()
+
+
+async def test_starting_on_a_cluster_without_quorum_fails_fast_saying_it_has_no_leader(
+    cluster: EtcdCluster, tmp_path: Path
+) -> None:
+    survivor = cluster.members[0]
+    for m in cluster.members[1:]:
+        await kill(m)
+    # A server (re)started after the outage, once the survivor has noticed it.
+    await settle(
+        lambda: not survivor.healthy(), timeout=5 * ELECTION + 5, what="the survivor to notice"
+    )
+    url = cluster.url(options=f"timeout={TIMEOUT:g}")
+    start = time.monotonic()
+    with pytest.raises(Unavailable) as info:
+        await open_store(url)
+    elapsed = time.monotonic() - start
+    logger.info("quorum lost: open failed after %.2fs: %s", elapsed, info.value)
+    assert elapsed < TIMEOUT + 1
+    # The sentence docs/operations.md tells operators to look for, and what to do.
+    assert str(info.value).startswith("the etcd cluster has no leader"), info.value
+    assert "start the members that are down" in str(info.value)
+
+    # bramble server says the same in one line, with status 1 and no traceback.
+    start = time.monotonic()
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bramble", "server", "--listen", "127.0.0.1:0"),
+        *("--data-dir", str(tmp_path / "data"), "--store", url),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(30):
+        _, stderr = await server.communicate()
+    elapsed = time.monotonic() - start
+    text = stderr.decode()
+    errors = [line for line in text.splitlines() if line.startswith("bramble: error:")]
+    assert server.returncode == 1, text
+    assert len(errors) == 1, text
+    assert "the etcd cluster has no leader" in errors[0]
+    assert "Traceback" not in text
+    assert elapsed < TIMEOUT + 15  # the deadline, plus starting Python on a busy machine
 
 
 # --- endpoints that refuse or never answer --------------------------------------------

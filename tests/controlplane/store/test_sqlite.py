@@ -1,5 +1,6 @@
 """What only the SQLite backend promises: durability settings, group commit, watch
-catch-up beyond the in-memory ring, bounded growth, and clear refusals of bad files."""
+catch-up beyond the in-memory ring, bounded growth, clear refusals of bad files, and a
+writer thread that no error can leave silently dead."""
 
 from __future__ import annotations
 
@@ -12,9 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.store import EventType, StoreUnusable, Unavailable
+from controlplane.store import (
+    Event,
+    EventType,
+    Expired,
+    KeyValue,
+    NotFound,
+    StoreError,
+    StoreUnusable,
+    Unavailable,
+)
 from controlplane.store.sqlite import schema
 from controlplane.store.sqlite.store import SqliteStore
+from controlplane.store.sqlite.writer import WriteOp, Writer
 
 
 @pytest.fixture
@@ -93,6 +104,30 @@ async def test_watch_catches_up_from_the_database(db: Path) -> None:
         assert [e.revision for e in seen] == list(range(first, first + 3000))
         assert seen[0].type is EventType.CREATE
         assert [e.kv.value for e in seen[-2:]] == [b"2998", b"2999"]
+    finally:
+        await store.close()
+
+
+async def test_an_open_watch_overtaken_by_compaction_is_expired(db: Path) -> None:
+    store = await SqliteStore.open(db)
+    try:
+        watch = await store.watch("/", from_revision=await store.current_revision())
+        # Nobody reads the watch while more changes go by than the ring holds...
+        kvs = await asyncio.gather(*(store.create(f"/o/{i:05d}", b"v") for i in range(1500)))
+        # ...and their history is compacted: the watch cannot deliver them any more.
+        await store.compact(max(kv.mod_revision for kv in kvs))
+        seen: list[int] = []
+
+        async def drain() -> None:
+            async with asyncio.timeout(20):
+                async for event in watch:
+                    seen.append(event.revision)
+
+        with pytest.raises(Expired) as info:
+            await drain()
+        assert seen == sorted(kv.mod_revision for kv in kvs)[: len(seen)]  # no gap before it
+        assert info.value.compacted == max(kv.mod_revision for kv in kvs)
+        await watch.close()
     finally:
         await store.close()
 
@@ -306,3 +341,73 @@ async def test_a_full_disk_fails_writes_clearly_and_loses_nothing(tiny_disk: Pat
 
 def _free_space(directory: Path) -> None:
     (directory / "ballast").unlink(missing_ok=True)
+
+
+# --- the writer thread meets an unexpected error ----------------------------------------
+
+
+async def test_an_unexpected_error_fails_only_its_batch_and_the_writer_goes_on(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apply = Writer._apply
+
+    def poisoned(
+        self: Writer, op: WriteOp, revision: int
+    ) -> tuple[KeyValue | StoreError, Event | None]:
+        if op.key == "/poison":
+            raise RuntimeError("injected fault")
+        return apply(self, op, revision)
+
+    monkeypatch.setattr(Writer, "_apply", poisoned)
+    store = await SqliteStore.open(db)
+    try:
+        async with asyncio.timeout(10):  # a dead writer would leave these hanging
+            before = await store.create("/before", b"1")
+            with pytest.raises(Unavailable, match=r"unexpected error.*nothing of it was written"):
+                await store.create("/poison", b"x")
+            after = await store.create("/after", b"2")
+        assert after.mod_revision == before.mod_revision + 1  # the failed write took none
+        with pytest.raises(NotFound):
+            await store.get("/poison")
+        assert [kv.key for kv in (await store.list("/")).items] == ["/after", "/before"]
+    finally:
+        await store.close()
+    store = await SqliteStore.open(db)  # and the file holds exactly the same
+    try:
+        assert [kv.key for kv in (await store.list("/")).items] == ["/after", "/before"]
+    finally:
+        await store.close()
+
+
+class _Fatal(BaseException):
+    """An error no guard in the writer catches: its thread dies of it."""
+
+
+async def test_when_the_writer_thread_dies_every_write_fails_at_once(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fatal(
+        self: Writer, op: WriteOp, revision: int
+    ) -> tuple[KeyValue | StoreError, Event | None]:
+        raise _Fatal("injected fault")
+
+    store = await SqliteStore.open(db)
+    try:
+        kept = await store.create("/kept", b"1")
+        monkeypatch.setattr(Writer, "_apply", fatal)
+        async with asyncio.timeout(10):
+            # The writes the thread held or had queued when it died are answered...
+            outcomes = await asyncio.gather(
+                *(store.create(f"/in-flight/{i}", b"x") for i in range(4)),
+                return_exceptions=True,
+            )
+            assert all(isinstance(o, StoreError) for o in outcomes), outcomes
+            assert any("outcome is unknown" in str(o) for o in outcomes), outcomes
+            # ...and later ones are refused at once, saying what to do.
+            with pytest.raises(StoreUnusable, match=r"writer stopped.*restart bramble server"):
+                await store.create("/later", b"y")
+            with pytest.raises(StoreUnusable):
+                await store.compact(kept.mod_revision)
+        assert await store.get("/kept") == kept  # reads still work
+    finally:
+        await store.close()

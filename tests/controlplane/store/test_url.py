@@ -64,6 +64,7 @@ def test_etcd_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         pytest.param("etcd://a:2379?timeout=0", "seconds", id="timeout-zero"),
         pytest.param("etcd://a:2379?user=root", "needs a password", id="no-password"),
         pytest.param("etcd://a:2379?user=r&password-file=/nonexistent", "cannot read", id="pwfile"),
+        pytest.param("etcd://a:2379?password-file=/pw", "password-file= needs user=", id="no-user"),
     ],
 )
 def test_mistakes(url: str, says: str, monkeypatch: pytest.MonkeyPatch) -> None:
