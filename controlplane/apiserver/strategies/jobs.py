@@ -10,6 +10,14 @@ say ``restartPolicy: OnFailure`` or ``Never`` (left out, it defaults to Always a
 refused, as in Kubernetes). After creation the selector, template (but scheduling
 directives of a suspended Job that never started), completions (but for elastic indexed
 Jobs), completion mode and failure policies are immutable.
+
+Fields bramble's Job controller does not implement yet are refused with a 422 naming the
+field, rather than accepted and ignored (an Indexed Job would run without its indexes, a
+``backoffLimitPerIndex`` Job would never fail): ``completionMode: Indexed``,
+``podFailurePolicy``, ``backoffLimitPerIndex``, ``maxFailedIndexes``, ``successPolicy``
+and ``podReplacementPolicy: Failed`` (bramble replaces a pod as soon as it is
+terminating, which is ``TerminatingOrFailed``). A Job stored with one of them before
+keeps it through updates.
 """
 
 from __future__ import annotations
@@ -50,6 +58,18 @@ LEGACY_JOB_NAME: Final = "job-name"
 COMPLETION_MODES: Final = ("NonIndexed", "Indexed")
 _MAX_INDEXED_PARALLELISM: Final = 100000
 _SCHEDULING: Final = ("nodeSelector", "tolerations", "schedulingGates")
+NOT_YET: Final = "not supported by bramble yet"
+# The spec fields bramble's Job controller does not implement, with the values it does
+# not (None: any value; the field must be left out). Unknown values are Kubernetes' own
+# NotSupported.
+_UNSUPPORTED: Final[tuple[tuple[str, tuple[str, ...] | None], ...]] = (
+    ("completionMode", ("Indexed",)),
+    ("podFailurePolicy", None),
+    ("backoffLimitPerIndex", None),
+    ("maxFailedIndexes", None),
+    ("successPolicy", None),
+    ("podReplacementPolicy", ("Failed",)),
+)
 
 
 def default_job(job: Obj) -> None:
@@ -111,6 +131,7 @@ def validate_job(job: Obj, old: Obj | None) -> list[Cause]:
     prefixed = old is None or CONTROLLER_UID in _template_labels(get_map(old, "spec"))
     causes = _generated_selector(job, prefixed=prefixed)
     causes += _spec(spec, "spec")
+    causes += _not_supported_yet(spec, None if old is None else get_map(old, "spec"))
     if spec.get("selector") is None:
         causes.append(v.required("spec.selector"))
     else:
@@ -125,6 +146,24 @@ def validate_job(job: Obj, old: Obj | None) -> list[Cause]:
             causes.append(v.invalid_value("metadata.name", name, detail=detail))
     if old is not None:
         causes += _update(spec, get_map(old, "spec"), old)
+    return causes
+
+
+def _not_supported_yet(spec: Obj, old_spec: Obj | None) -> list[Cause]:
+    """The fields the Job controller would ignore, unless the stored Job already had
+    the same value (written before bramble refused it)."""
+    causes: list[Cause] = []
+    for key, unsupported in _UNSUPPORTED:
+        value = spec.get(key)
+        if value is None or (unsupported is not None and value not in unsupported):
+            continue
+        if old_spec is not None and old_spec.get(key) == value:
+            continue
+        path = f"spec.{key}"
+        if unsupported is None:
+            causes.append(v.forbidden(path, NOT_YET))
+        else:
+            causes.append(v.invalid_value(path, value, detail=NOT_YET))
     return causes
 
 
@@ -275,5 +314,19 @@ def _templates(spec: Obj, old_spec: Obj, old: Obj) -> tuple[object, object]:
     return template, old_template
 
 
+# batch/v1 keeps a deleted Job's pods unless asked otherwise (for compatibility, as
+# Kubernetes' jobStrategy.DefaultGarbageCollectionPolicy); kubectl always asks Background.
+ORPHANS_WARNING = (
+    "child pods are preserved by default when jobs are deleted; set "
+    "propagationPolicy=Background to remove them or set propagationPolicy=Orphan to "
+    "suppress this warning"
+)
+
+
 def register() -> None:
-    kinds.register("batch", "Job", kinds.Strategy(create_job, update_job, validate_job))
+    kinds.register(
+        "batch", "Job",
+        kinds.Strategy(
+            create_job, update_job, validate_job, default_propagation=("Orphan", ORPHANS_WARNING)
+        ),
+    )  # fmt: skip

@@ -7,9 +7,12 @@ the revision hash), ``plan`` (pure decisions: create, prune, roll, status) and
 ``controller`` (the reconcile that applies them).
 
 Invariants: at most one daemon pod per node (a node's pod counts as soon as it is
-created, bound or not); pods of a node that left or became ineligible are deleted;
-RollingUpdate replaces old pods while at most maxUnavailable are unavailable; OnDelete
-replaces a pod only once someone deleted it. Concurrency: the base's (one worker per key).
+created, bound or not), but for one old and one new pod during a surge update; pods of
+a node that left or became ineligible are deleted; RollingUpdate with maxSurge 0
+replaces old pods while at most maxUnavailable are unavailable (delete first), and with
+maxSurge creates the new pod beside the old one on at most maxSurge nodes at a time and
+deletes the old one once the new one is available (create first); OnDelete replaces a
+pod only once someone deleted it. Concurrency: the base's (one worker per key).
 """
 
 from controlplane.controllers.daemonset.controller import DaemonSetController

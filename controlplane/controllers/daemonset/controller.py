@@ -2,21 +2,23 @@
 the caches, create and delete pods as ``plan`` says, write the status.
 
 Pods are the DaemonSet's when their controller ownerReference carries its uid (found
-through an owner index, never a scan). Pods it created or deleted are expected
-(``Expectations``) until the cache shows them, so a lagging cache never makes a second
-pod for a node; until then only the status is refreshed. A node whose daemon keeps
-failing gets its next pod after a per-node back-off (1 s doubling to ``BACKOFF_MAX``),
-as Kubernetes' ``failedPodsBackoff``, so a kubelet rejecting the pod is not fought in a
-hot loop.
+through an owner index, never a scan); orphans its selector matches are adopted and its
+pods that no longer match released (``claims``), so re-creating a DaemonSet deleted with
+``--cascade=orphan`` takes its old pods back instead of doubling them. Pods it created
+or deleted are expected (``Expectations``) until the cache shows them, so a lagging
+cache never makes a second pod for a node; until then only the status is refreshed.
+A node whose daemon keeps failing gets its next pod after a per-node back-off (1 s
+doubling to ``BACKOFF_MAX``), as Kubernetes' ``failedPodsBackoff``, so a kubelet
+rejecting the pod is not fought in a hot loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import time
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from api import errors
@@ -30,16 +32,17 @@ from controlplane.controllers.base import (
     Result,
     watch_owned_pods,
 )
+from controlplane.controllers.claims import PodClaims
 from controlplane.controllers.daemonset import pods as daemon_pods
 from controlplane.controllers.daemonset.eligibility import NOT_HERE, placement
 from controlplane.controllers.daemonset.plan import (
     NodeState,
+    Revision,
     daemon_set_status,
     manage,
-    max_unavailable,
-    pods_to_replace,
+    rolling_limits,
+    rolling_update,
 )
-from controlplane.controllers.owners import controller_ref
 from controlplane.scheduler.terms import TermError
 
 logger = logging.getLogger(__name__)
@@ -47,12 +50,6 @@ logger = logging.getLogger(__name__)
 DAEMONSETS = resource("apps", "DaemonSet")
 PODS = resource("", "Pod")
 NODES = resource("", "Node")
-_OWNER = "daemonset-owner"
-
-
-def _owner_uid(pod: Obj) -> Iterable[str]:
-    ref = controller_ref(pod)
-    return (str(ref.get("uid")),) if ref and ref.get("kind") == "DaemonSet" else ()
 
 
 def _placement_fields(node: Obj) -> tuple[Any, ...]:
@@ -72,7 +69,9 @@ class DaemonSetController(Controller):
         self.daemon_sets = self.informer(DAEMONSETS)
         self.pods = self.informer(PODS)
         self.nodes = self.informer(NODES)
-        self.pods.add_index(_OWNER, _owner_uid)
+        self.claims = PodClaims(
+            ctx.client, pods=self.pods, owners=self.daemon_sets, enqueue=self.enqueue
+        )
         self.expectations = Expectations()
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # delay, since
         self.daemon_sets.add_handlers(
@@ -120,37 +119,41 @@ class DaemonSetController(Controller):
             return None
         by_node: dict[str, list[Obj]] = {}
         strays: list[Obj] = []  # pods for nodes that are gone
-        for pod in self.pods.by_index(_OWNER, daemon_set["metadata"]["uid"]):
+        for pod in await self.claims.claim(daemon_set, selector):
             if pod["metadata"].get("deletionTimestamp"):
                 continue
-            if not selector.matches(pod["metadata"].get("labels") or {}):
-                continue
             node = daemon_pods.target_node(pod)
-            if node is None or node not in nodes:
+            if node is None:
+                # An adopted pod that names no node: Kubernetes leaves it alone too.
+                logger.debug("daemonset=%s pod=%s targets no node", key, pod["metadata"]["name"])
+            elif node not in nodes:
                 strays.append(pod)
             else:
                 by_node.setdefault(node, []).append(pod)
         states = [NodeState(n, nodes.get(n, NOT_HERE), tuple(by_node.get(n, ()))) for n in nodes]
-        revision_hash = daemon_pods.template_hash(
-            spec.get("template") or {},
-            int((daemon_set.get("status") or {}).get("collisionCount") or 0),
-        )
-        generation = daemon_set["metadata"].get("generation")
         min_ready = int(spec.get("minReadySeconds") or 0)
+        revision = Revision(
+            hash=daemon_pods.template_hash(
+                spec.get("template") or {},
+                int((daemon_set.get("status") or {}).get("collisionCount") or 0),
+            ),
+            generation=daemon_set["metadata"].get("generation"),
+            min_ready_seconds=min_ready,
+            now=self.ctx.now(),
+        )
         requeue: list[float] = []
         if self.expectations.satisfied(key):
-            requeue += await self._manage(key, daemon_set, states, strays, revision_hash)
-        now = self.ctx.now()
-        status = daemon_set_status(
-            states, revision_hash=revision_hash, generation=generation,
-            min_ready_seconds=min_ready, now=now,
-        )  # fmt: skip
-        await self._write_status(daemon_set, status)
-        if min_ready and status["numberReady"] != status["numberAvailable"]:
+            requeue += await self._manage(key, daemon_set, states, strays, revision)
+        revision = dataclasses.replace(revision, now=self.ctx.now())
+        await self._write_status(daemon_set, daemon_set_status(states, revision))
+        if min_ready:
+            # A ready pod becomes available later: the status, and a surge update waiting
+            # to delete the old pod beside it, look again then.
             for pods in by_node.values():
-                remaining = daemon_pods.available_in(pods[0], min_ready, now)
-                if remaining:
-                    requeue.append(remaining + 0.05)
+                for pod in pods:
+                    remaining = daemon_pods.available_in(pod, min_ready, revision.now)
+                    if remaining:
+                        requeue.append(remaining + 0.05)
         return Result(requeue_after=min(requeue)) if requeue else None
 
     async def _manage(
@@ -159,7 +162,7 @@ class DaemonSetController(Controller):
         daemon_set: Obj,
         states: list[NodeState],
         strays: list[Obj],
-        revision_hash: str,
+        revision: Revision,
     ) -> list[float]:
         clock = time.monotonic()
         backoff = {
@@ -167,21 +170,18 @@ class DaemonSetController(Controller):
             for (ds_key, node), (delay, since) in self._backoff.items()
             if ds_key == key and clock - since < delay
         }
-        plan = manage(states, backoff=backoff)
+        strategy = daemon_set["spec"].get("updateStrategy") or {}
+        rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
+        desired = sum(1 for s in states if s.placement.should_run)
+        limits = rolling_limits(strategy.get("rollingUpdate"), desired) if rolling else None
+        surging = limits is not None and limits.max_surge > 0
+        plan = manage(states, backoff=backoff, surge=revision if surging else None)
         delete = list(plan.delete) + [p["metadata"]["name"] for p in strays]
-        spec = daemon_set["spec"]
-        strategy = spec.get("updateStrategy") or {}
-        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-            desired = sum(1 for s in states if s.placement.should_run)
-            limit = max_unavailable(
-                (strategy.get("rollingUpdate") or {}).get("maxUnavailable"), desired
-            )
-            replace = pods_to_replace(
-                states, revision_hash=revision_hash,
-                generation=daemon_set["metadata"].get("generation"), max_unavailable=limit,
-                min_ready_seconds=int(spec.get("minReadySeconds") or 0), now=self.ctx.now(),
-            )  # fmt: skip
-            delete += [name for name in replace if name not in delete]
+        create_on = list(plan.create_on)
+        if limits is not None:
+            rollout = rolling_update(states, revision, limits)
+            delete += [name for name in rollout.delete if name not in delete]
+            create_on += [node for node in rollout.create_on if node not in create_on]
         for pod_name, node in plan.failed:
             ns = daemon_set["metadata"]["namespace"]
             message = f"Found failed daemon pod {ns}/{pod_name} on node {node}, will try to kill it"
@@ -196,14 +196,14 @@ class DaemonSetController(Controller):
             self._backoff[(key, node)][0] + self._backoff[(key, node)][1] - clock + 0.05
             for node in plan.held_back
         ]
-        if not plan.create_on and not delete:
+        if not create_on and not delete:
             return requeue
-        self.expectations.expect(key, creations=len(plan.create_on), deletions=len(delete))
+        self.expectations.expect(key, creations=len(create_on), deletions=len(delete))
         pods_by_name = {p["metadata"]["name"]: p for s in states for p in s.pods}
         pods_by_name.update({p["metadata"]["name"]: p for p in strays})
         stray_names = {p["metadata"]["name"] for p in strays}
         await asyncio.gather(
-            *(self._create(key, daemon_set, node, revision_hash) for node in plan.create_on),
+            *(self._create(key, daemon_set, node, revision.hash) for node in create_on),
             *(
                 self._delete(key, daemon_set, pods_by_name[n], force=n in stray_names)
                 for n in delete

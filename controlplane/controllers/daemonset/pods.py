@@ -22,10 +22,13 @@ from typing import Any, Final
 
 import orjson
 
+from api.resources import resource
+from controlplane.controllers.claims import owner_reference
 from controlplane.controllers.daemonset.eligibility import daemon_tolerations
 
 Obj = dict[str, Any]
 
+DAEMONSETS: Final = resource("apps", "DaemonSet")
 REVISION_HASH: Final = "controller-revision-hash"
 TEMPLATE_GENERATION: Final = "pod-template-generation"
 _SAFE: Final = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery rand.SafeEncodeString
@@ -90,16 +93,7 @@ def new_pod(daemon_set: Mapping[str, Any], node: str, revision_hash: str) -> Obj
         "generateName": f"{meta['name']}-",
         "namespace": meta["namespace"],
         "labels": labels,
-        "ownerReferences": [
-            {
-                "apiVersion": "apps/v1",
-                "kind": "DaemonSet",
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [owner_reference(daemon_set, DAEMONSETS)],
     }
     if template_meta.get("annotations"):
         pod_meta["annotations"] = dict(template_meta["annotations"])

@@ -4,9 +4,11 @@ first (counts, conditions, and the uids of newly finished pods), then the pods'
 ``counted`` marks, then deletions, then creations.
 
 Pods are the Job's when their controller ownerReference carries its uid (an owner
-index). Creations and deletions are expected (``Expectations``) until the cache shows
-them, so a lagging cache never starts more than ``parallelism`` pods; until then the
-Job is only looked at again. The failure back-off lives in memory per Job, as
+index); orphans its selector matches are adopted and its pods that no longer match
+released (``claims``; with the generated selector only a ``manualSelector`` Job can
+meet an orphan). Creations and deletions are expected (``Expectations``) until the
+cache shows them, so a lagging cache never starts more than ``parallelism`` pods; until
+then the Job is only looked at again. The failure back-off lives in memory per Job, as
 Kubernetes' backoffRecord: a new leader starts it from zero.
 """
 
@@ -16,7 +18,6 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Iterable
 from typing import ClassVar
 
 from api import errors
@@ -29,20 +30,14 @@ from controlplane.controllers.base import (
     Result,
     watch_owned_pods,
 )
+from controlplane.controllers.claims import PodClaims, owner_reference, selector_of
 from controlplane.controllers.job.plan import Backoff, JobPlan, plan_job
 from controlplane.controllers.job.tracking import COUNTED
-from controlplane.controllers.owners import controller_ref
 
 logger = logging.getLogger(__name__)
 
 JOBS = resource("batch", "Job")
 PODS = resource("", "Pod")
-_OWNER = "job-owner"
-
-
-def _owner_uid(pod: Obj) -> Iterable[str]:
-    ref = controller_ref(pod)
-    return (str(ref.get("uid")),) if ref and ref.get("kind") == "Job" else ()
 
 
 def new_pod(job: Obj) -> Obj:
@@ -53,16 +48,7 @@ def new_pod(job: Obj) -> Obj:
         "generateName": f"{meta['name']}-",
         "namespace": meta["namespace"],
         "labels": dict(template_meta.get("labels") or {}),
-        "ownerReferences": [
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        ],
+        "ownerReferences": [owner_reference(job, JOBS)],
     }
     if template_meta.get("annotations"):
         pod_meta["annotations"] = dict(template_meta["annotations"])
@@ -80,7 +66,7 @@ class JobController(Controller):
         super().__init__(ctx)
         self.jobs = self.informer(JOBS)
         self.pods = self.informer(PODS)
-        self.pods.add_index(_OWNER, _owner_uid)
+        self.claims = PodClaims(ctx.client, pods=self.pods, owners=self.jobs, enqueue=self.enqueue)
         self.expectations = Expectations()
         self._backoff: dict[str, Backoff] = {}
         self.jobs.add_handlers(
@@ -98,7 +84,13 @@ class JobController(Controller):
             return None
         if job["metadata"].get("deletionTimestamp") or not self.expectations.satisfied(key):
             return None
-        pods = self.pods.by_index(_OWNER, str(job["metadata"].get("uid")))
+        try:
+            selector = selector_of(job)
+        except errors.ApiError as e:
+            self.record(job, "Warning", "InvalidSelector", f"Invalid selector: {e.message}")
+            logger.warning("job=%s invalid selector: %s", key, e.message)
+            return None
+        pods = await self.claims.claim(job, selector)
         try:
             plan = plan_job(
                 job, pods, now=self.ctx.now(), backoff=self._backoff.get(key, Backoff()),
@@ -108,10 +100,10 @@ class JobController(Controller):
             self.record(job, "Warning", "InvalidSpec", f"cannot run this Job: {e}")
             logger.warning("job=%s invalid: %s", key, e)
             return None
-        await self._apply(key, job, plan)
+        await self._apply(key, job, plan, pods)
         return Result(requeue_after=plan.requeue_after) if plan.requeue_after else None
 
-    async def _apply(self, key: str, job: Obj, plan: JobPlan) -> None:
+    async def _apply(self, key: str, job: Obj, plan: JobPlan, pods: list[Obj]) -> None:
         meta = job["metadata"]
         namespace = meta["namespace"]
         if plan.status != (job.get("status") or {}):
@@ -128,7 +120,7 @@ class JobController(Controller):
         await asyncio.gather(*(self._mark(namespace, name, marks) for name in plan.mark))
         if plan.delete or plan.create:
             self.expectations.expect(key, creations=plan.create, deletions=len(plan.delete))
-        by_name = {p["metadata"]["name"]: p for p in self.pods.by_index(_OWNER, str(meta["uid"]))}
+        by_name = {p["metadata"]["name"]: p for p in pods}
         await asyncio.gather(
             *(self._delete(key, job, by_name[name]) for name in plan.delete),
             *(self._create(key, job) for _ in range(plan.create)),

@@ -17,12 +17,19 @@ One reconcile of a node, at ``now`` (``Context.now``):
    confirm it (the owner has already replaced it: controllers do not count pods with a
    deletionTimestamp).
 
+Events, with Kubernetes' reasons: RegisteredNode when the controller first sees a node
+(so again for every node when a new leader starts, as in Kubernetes), RemovingNode when
+it goes, NodeNotReady on a Ready node it marks Unknown ("Node X status is now:
+NodeNotReady") and, as a Warning, on each pod it marks not ready; EvictionsStopped and
+EvictionsResumed (bramble's own) when a zone's evictions stop or resume.
+
 A reconcile asks to come back when the next of these times falls due, and at least every
 ``node_monitor_period``. Zone states are recomputed at every reconcile from every node's
 health at the same ``now``, and an eviction is checked against the zone's state when it
 falls due, not when the taint was added: in a switch reboot the nodes' leases run out
 up to one renewal interval apart, and the first node's pods must still be spared once
-the others have followed.
+the others have followed. A node still registering (``health.registering``) is not
+counted in its zone.
 """
 
 from __future__ import annotations
@@ -82,6 +89,8 @@ class NodeLifecycleController(Controller):
         self._observed: dict[str, hl.Observation] = {}
         self._allowed: dict[str, bool] = {}  # zone -> evictions allowed, as last logged
         self._replaced: dict[str, list[Obj]] = {}  # node -> conditions we set to Unknown
+        self._known: dict[str, Obj] = {}  # node -> as last reconciled (for RemovingNode)
+        self._ever_ready: set[str] = set()  # nodes seen Ready: no longer registering
 
     # --- handlers: only enqueue ---------------------------------------------------------
 
@@ -123,6 +132,11 @@ class NodeLifecycleController(Controller):
         for node in self.nodes.list():
             name = str(node["metadata"]["name"])
             healths[name] = self._health(node, now)
+            if (hl.condition(node, "Ready") or {}).get("status") == "True":
+                self._ever_ready.add(name)
+            ever_ready = name in self._ever_ready
+            if hl.registering(node, ever_ready=ever_ready, now=now, settings=self.settings):
+                continue
             zones.setdefault(hl.zone_of(node), {})[name] = healths[name]
         states = {z: hl.zone_state(h.values(), settings=self.settings) for z, h in zones.items()}
         allowed = {z: hl.evictions_allowed(z, states) for z in zones}
@@ -165,8 +179,14 @@ class NodeLifecycleController(Controller):
         now = self.ctx.now()
         cached = self.nodes.get(key)
         if cached is None:
+            gone = self._known.pop(key, None)
+            if gone is not None:
+                self.record(gone, "Normal", "RemovingNode", f"Removing Node {key} from Controller")
             self._forget(key)
             return None
+        if key not in self._known:
+            self.record(cached, "Normal", "RegisteredNode", f"Registered Node {key} in Controller")
+        self._known[key] = cached
         healths, allowed = self._zones(now)
         health = healths[key]
         evicting = allowed.get(hl.zone_of(cached), True)
@@ -203,6 +223,7 @@ class NodeLifecycleController(Controller):
     def _forget(self, name: str) -> None:
         self._observed.pop(name, None)
         self._replaced.pop(name, None)
+        self._ever_ready.discard(name)
         self.evictor.forget(name)
 
     async def _update_status(self, node: Obj, health: hl.Health, now: datetime) -> Obj:
@@ -212,6 +233,7 @@ class NodeLifecycleController(Controller):
         ]
         ready = hl.condition(node, "Ready") or {}
         ours = ready.get("status") == "Unknown" and ready.get("reason") in st.OURS
+        was_ready = ready.get("status") == "True"
         if health is hl.Health.UNREACHABLE and not (ready and ready.get("status") == "Unknown"):
             self._replaced[name] = copy.deepcopy(conditions)
             changed = st.mark_unknown(node, conditions, now)
@@ -224,4 +246,8 @@ class NodeLifecycleController(Controller):
         fresh = copy.deepcopy(node)
         fresh.setdefault("status", {})["conditions"] = changed
         result: Obj = await self.ctx.client.update(NODES, None, name, fresh, subresource="status")
+        if was_ready and health is hl.Health.UNREACHABLE:
+            # Kubernetes' RecordNodeStatusChange: once, when Ready stops being True.
+            message = f"Node {name} status is now: NodeNotReady"
+            self.record(result, "Normal", "NodeNotReady", message)
         return result

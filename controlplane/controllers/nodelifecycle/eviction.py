@@ -2,7 +2,7 @@
 MarkPodsNotReady): evicted when a NoExecute taint is not tolerated or its
 tolerationSeconds ran out, force-deleted when their node is unreachable and their
 deletion grace period is over (their agent can never confirm), marked not ready while
-their node is unreachable.
+their node is unreachable (with a Warning event NodeNotReady, as Kubernetes does).
 
 State kept between reconciles, all of it safe to lose on a restart: the exact moment
 this controller added each NoExecute taint (timeAdded has whole seconds), when it first
@@ -169,7 +169,11 @@ class PodEvictor:
                 c.update(reason=NODE_UNREACHABLE, message=f"Node {node} stopped renewing its lease")
         logger.info("pod=%s node=%s ready=%s", _pod_key(pod), node, wanted)
         meta = fresh["metadata"]
-        with contextlib.suppress(errors.NotFound):
+        try:
             await self._client.update(
                 PODS, meta["namespace"], meta["name"], fresh, subresource="status"
             )
+        except errors.NotFound:
+            return
+        if not ready:  # after the write, as Kubernetes: the pod still exists
+            self._record(pod, "Warning", "NodeNotReady", "Node is not ready")

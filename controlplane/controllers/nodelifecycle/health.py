@@ -113,6 +113,25 @@ def node_health(
     return Health.READY
 
 
+def registering(
+    node: Obj, *, ever_ready: bool, now: datetime, settings: NodeLifecycleSettings
+) -> bool:
+    """A node that joined less than ``node_startup_grace_period`` ago and has not been
+    Ready yet (``ever_ready``: this controller saw it Ready). Its agent is still starting
+    (its runtime not listed yet): it says nothing about its zone's health, so it is left
+    out of the zone's count. Otherwise the first node of a new lab, alone and not Ready
+    for its first seconds, would make the only zone fully disrupted and stop evictions,
+    with a Warning at every first boot."""
+    if ever_ready or (condition(node, "Ready") or {}).get("status") == "True":
+        return False
+    created = (node.get("metadata") or {}).get("creationTimestamp")
+    try:
+        since = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return now - since <= timedelta(seconds=settings.node_startup_grace_period)
+
+
 def zone_of(node: Obj) -> str:
     labels = (node.get("metadata") or {}).get("labels") or {}
     return str(labels.get(ZONE_LABEL) or "")

@@ -1,9 +1,9 @@
 """The ReplicaSet controller (Kubernetes' ``ReplicaSetController``): keep
 ``spec.replicas`` active pods that match the selector and are controlled by the set.
 
-A sync (``reconcile``) claims pods (adopts orphans that match, releases owned pods that no
-longer match), then, if the expectations of the previous sync were observed, creates or
-deletes the difference, and finally writes the status.
+A sync (``reconcile``) claims pods (``claims.PodClaims``: adopts orphans that match,
+releases owned pods that no longer match), then, if the expectations of the previous
+sync were observed, creates or deletes the difference, and finally writes the status.
 
 Invariants and why:
 
@@ -14,9 +14,7 @@ Invariants and why:
   are tracked per pod key, because one deletion is seen twice (deletionTimestamp, then
   the removal);
 * a set being deleted manages nothing and adopts nothing (the garbage collector is
-  taking its pods away);
-* adoption re-reads the set first (``canAdopt``): a cache holding a set that was deleted
-  and recreated must not hand the new pods to the old uid.
+  taking its pods away).
 """
 
 from __future__ import annotations
@@ -29,7 +27,8 @@ from api.informer import key_of
 from api.resources import resource
 from api.selectors import LabelSelector
 from controlplane.controllers.base import Context, Controller, Expectations, Result
-from controlplane.controllers.owners import controller_ref, controller_uid
+from controlplane.controllers.claims import PodClaims, owner_reference
+from controlplane.controllers.owners import controller_ref
 from controlplane.controllers.replicaset import podcontrol, pods, ranking, status
 
 logger = logging.getLogger(__name__)
@@ -37,18 +36,11 @@ logger = logging.getLogger(__name__)
 REPLICASETS: Final = resource("apps", "ReplicaSet")
 PODS: Final = resource("", "Pod")
 NODES: Final = resource("", "Node")
-BY_CONTROLLER: Final = "replicaset/controller-uid"
-ORPHANS: Final = "replicaset/orphans-by-namespace"
-BY_NAMESPACE: Final = "replicaset/namespace"
 # Kubernetes' burstReplicas: at most this many creations or deletions per sync, so that
 # one huge scale does not starve the other sets.
 BURST: Final = 500
 
 Obj = dict[str, Any]
-
-
-def _orphan_namespace(pod: Obj) -> list[str]:
-    return [] if controller_ref(pod) else pods.namespace_of(pod)
 
 
 class ReplicaSetController(Controller):
@@ -60,9 +52,7 @@ class ReplicaSetController(Controller):
         self.sets = self.informer(REPLICASETS)
         self.pods = self.informer(PODS)
         self.nodes = self.informer(NODES)
-        self.pods.add_index(BY_CONTROLLER, controller_uid)
-        self.pods.add_index(ORPHANS, _orphan_namespace)
-        self.sets.add_index(BY_NAMESPACE, pods.namespace_of)
+        self.claims = PodClaims(ctx.client, pods=self.pods, owners=self.sets, enqueue=self.enqueue)
         self.expectations = Expectations()
         self._deleting: dict[str, set[str]] = {}  # set key -> pod keys it deleted
         self.control = podcontrol.PodControl(ctx.client, self.record)
@@ -91,18 +81,6 @@ class ReplicaSetController(Controller):
         rs = self.sets.get(key)
         return key if rs is not None and pods.meta(rs).get("uid") == ref.get("uid") else None
 
-    def _enqueue_matching(self, pod: Obj) -> None:
-        """An orphan: every set in its namespace whose selector matches may adopt it."""
-        labels = pods.labels(pod)
-        for ns in pods.namespace_of(pod):
-            for rs in self.sets.by_index(BY_NAMESPACE, ns):
-                try:
-                    selector = LabelSelector.from_object((rs.get("spec") or {}).get("selector"))
-                except (errors.ApiError, ValueError, KeyError, TypeError):
-                    continue
-                if not selector.empty and selector.matches(labels):
-                    self.enqueue(rs)
-
     def _pod_added(self, pod: Obj) -> None:
         if pods.meta(pod).get("deletionTimestamp"):
             # Seen for the first time already going (a restart): not a creation we await.
@@ -112,8 +90,6 @@ class ReplicaSetController(Controller):
         if key is not None:
             self.expectations.created(key)
             self.queue.add(key)
-        elif controller_ref(pod) is None:
-            self._enqueue_matching(pod)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
         if pods.meta(old).get("resourceVersion") == pods.meta(new).get("resourceVersion"):
@@ -129,8 +105,6 @@ class ReplicaSetController(Controller):
             self.queue.add(old_key)
         if new_key is not None:
             self.queue.add(new_key)
-        elif controller_ref(new) is None and (relabelled or controller_ref(old) is not None):
-            self._enqueue_matching(new)
 
     def _pod_deleted(self, pod: Obj) -> None:
         key = self._owner_key(pod)
@@ -157,7 +131,7 @@ class ReplicaSetController(Controller):
         except (errors.ApiError, ValueError, KeyError, TypeError) as e:
             self.record(rs, "Warning", "InvalidSelector", f"Invalid selector: {e}")
             return None
-        owned = await self._claim(rs, selector)
+        owned = await self.claims.claim(rs, selector)
         active = [p for p in owned if pods.is_active(p)]
         failure: status.Failure | None = None
         error: Exception | None = None
@@ -175,43 +149,6 @@ class ReplicaSetController(Controller):
             return Result(requeue_after=max(0.0, (computed.recheck_at - now).total_seconds()) + 0.1)
         return None
 
-    async def _claim(self, rs: Obj, selector: LabelSelector) -> list[Obj]:
-        """The pods the set controls after adopting and releasing (ClaimPods)."""
-        meta = pods.meta(rs)
-        uid, ns = str(meta.get("uid")), str(meta.get("namespace"))
-        deleting = bool(meta.get("deletionTimestamp"))
-        claimed: list[Obj] = []
-        for pod in self.pods.by_index(BY_CONTROLLER, uid):
-            if selector.matches(pods.labels(pod)):
-                claimed.append(pod)
-            elif not deleting:
-                logger.info("replicaset=%s releasing pod=%s", key_of(rs), key_of(pod))
-                await self.control.release(pod, uid)
-        orphans = [
-            pod
-            for pod in self.pods.by_index(ORPHANS, ns)
-            if not pods.meta(pod).get("deletionTimestamp") and selector.matches(pods.labels(pod))
-        ]
-        if orphans and not deleting and not selector.empty and await self._can_adopt(rs):
-            ref = pods.owner_reference(rs, api_version="apps/v1", kind="ReplicaSet")
-            for pod in orphans:
-                logger.info("replicaset=%s adopting pod=%s", key_of(rs), key_of(pod))
-                adopted = await self.control.adopt(pod, ref)
-                if adopted is not None:
-                    claimed.append(adopted)
-        return claimed
-
-    async def _can_adopt(self, rs: Obj) -> bool:
-        meta = pods.meta(rs)
-        try:
-            fresh = await self.ctx.client.get(
-                REPLICASETS, meta.get("namespace"), str(meta.get("name"))
-            )
-        except errors.NotFound:
-            return False
-        fresh_meta = pods.meta(fresh)
-        return fresh_meta.get("uid") == meta.get("uid") and not fresh_meta.get("deletionTimestamp")
-
     async def _manage(
         self, rs: Obj, key: str, spec: Obj, active: list[Obj]
     ) -> tuple[status.Failure | None, Exception | None]:
@@ -222,7 +159,7 @@ class ReplicaSetController(Controller):
             count = min(-diff, BURST)
             self.expectations.expect(key, creations=count)
             name = str(pods.meta(rs).get("name"))
-            ref = pods.owner_reference(rs, api_version="apps/v1", kind="ReplicaSet")
+            ref = owner_reference(rs, REPLICASETS)
             template = spec.get("template") if isinstance(spec.get("template"), dict) else {}
             assert isinstance(template, dict)
             pod = pods.pod_from_template(template, owner_ref=ref, prefix=f"{name}-")

@@ -1,14 +1,10 @@
-"""The pod writes a ReplicaSet makes (Kubernetes' ``RealPodControl`` and
-``PodControllerRefManager``): create from the template in slow-start batches, delete,
-adopt and release, each with the Event Kubernetes records.
+"""The pod writes a ReplicaSet makes (Kubernetes' ``RealPodControl``): create from the
+template in slow-start batches and delete, each with the Event Kubernetes records.
+(Adoption and release are ``controllers.claims``, shared with the DaemonSet and Job.)
 
 Slow start (``slowStartBatch``): creations go out in batches of 1, 2, 4, ... and stop at
 the first batch with a failure, so a template the apiserver refuses costs one request and
 one FailedCreate event per attempt, not one per missing replica.
-
-Adoption and release are JSON merge patches of ``ownerReferences`` that carry the pod's
-resourceVersion: a pod that changed since the cache saw it gives a Conflict (retried)
-rather than losing another writer's owner reference.
 """
 
 from __future__ import annotations
@@ -84,35 +80,6 @@ class PodControl:
             return e
         self._record(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
         return None
-
-    async def adopt(self, pod: Obj, ref: Obj) -> Obj | None:
-        """Add the controller reference; None if the pod is gone."""
-        refs = [r for r in _refs(pod) if r.get("uid") != ref.get("uid")]
-        return await self._patch_refs(pod, [*refs, ref])
-
-    async def release(self, pod: Obj, uid: str) -> Obj | None:
-        """Remove the reference to ``uid``; None if the pod is gone."""
-        return await self._patch_refs(pod, [r for r in _refs(pod) if r.get("uid") != uid])
-
-    async def _patch_refs(self, pod: Obj, refs: list[Obj]) -> Obj | None:
-        meta = pods.meta(pod)
-        patch = {
-            "metadata": {
-                "ownerReferences": refs or None,
-                "resourceVersion": meta.get("resourceVersion"),
-            }
-        }
-        try:
-            return await self._client.patch(
-                PODS, meta.get("namespace"), str(meta.get("name")), patch
-            )
-        except errors.NotFound:
-            return None
-
-
-def _refs(obj: Obj) -> list[Obj]:
-    refs = pods.meta(obj).get("ownerReferences")
-    return [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
 
 
 async def gather_errors(calls: list[Awaitable[Exception | None]]) -> list[Exception]:

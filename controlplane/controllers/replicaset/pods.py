@@ -23,12 +23,6 @@ def labels(obj: Mapping[str, Any]) -> dict[str, str]:
     return value if isinstance(value, dict) else {}
 
 
-def namespace_of(obj: Mapping[str, Any]) -> list[str]:
-    """Index function: the object's namespace."""
-    ns = meta(obj).get("namespace")
-    return [ns] if isinstance(ns, str) else []
-
-
 def phase(pod: Mapping[str, Any]) -> str:
     status = pod.get("status")
     value = status.get("phase") if isinstance(status, dict) else None
@@ -91,18 +85,6 @@ def restarts(pod: Mapping[str, Any]) -> int:
         if isinstance(s, dict) and isinstance(s.get("restartCount", 0), int)
     ]
     return max(counts, default=0)
-
-
-def owner_reference(owner: Mapping[str, Any], *, api_version: str, kind: str) -> Obj:
-    """The reference a controller puts on what it creates or adopts."""
-    return {
-        "apiVersion": api_version,
-        "kind": kind,
-        "name": meta(owner).get("name"),
-        "uid": meta(owner).get("uid"),
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
 
 
 def pod_from_template(template: Mapping[str, Any], *, owner_ref: Obj, prefix: str) -> Obj:

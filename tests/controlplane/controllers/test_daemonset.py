@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from api import errors
 from api.client import ApiClient
 from controlplane.controllers.daemonset import DaemonSetController
 from controlplane.controllers.daemonset.pods import target_node
+from controlplane.controllers.garbagecollector import GarbageCollector
 from tests.controlplane.controllers import podwatch
 from tests.controlplane.controllers.harness import (
     DAEMONSETS,
@@ -32,6 +35,7 @@ from tests.controlplane.controllers.harness import (
     running,
     set_pod_phase,
 )
+from tests.controlplane.controllers.watching import wait_list
 from tests.controlplane.scheduler import builders
 from tests.support.cluster import BrambleServer, Kubectl, unique
 from tests.support.real import require_binary
@@ -61,7 +65,9 @@ async def hollow_nodes(client: ApiClient) -> AsyncIterator[Callable[..., Any]]:
                 await client.delete(NODES, None, name)
 
 
-def daemon_set(name: str, lab: str, *, max_unavailable: int | str = 1, **spec: Any) -> Obj:
+def daemon_set(
+    name: str, lab: str, *, max_unavailable: int | str = 1, max_surge: int | str = 0, **spec: Any
+) -> Obj:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -72,7 +78,7 @@ def daemon_set(name: str, lab: str, *, max_unavailable: int | str = 1, **spec: A
             "template": pod_template(labels, nodeSelector={"lab": lab}, **spec),
             "updateStrategy": {
                 "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": max_unavailable},
+                "rollingUpdate": {"maxUnavailable": max_unavailable, "maxSurge": max_surge},
             },
         },
     }
@@ -246,6 +252,95 @@ async def test_rolling_update_respects_max_unavailable_and_rollout_status_finish
         assert final["status"]["updatedNumberScheduled"] == 4
 
 
+async def ready_since_now(client: ApiClient, pod: Obj) -> None:
+    """Play the kubelet: Running and Ready from now on (the transition time in whole
+    seconds, as the API writes times), so that minReadySeconds counts from here."""
+    current = await client.get(PODS, pod["metadata"]["namespace"], pod["metadata"]["name"])
+    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    current["status"] = {
+        **(current.get("status") or {}),
+        "phase": "Running",
+        "conditions": [{"type": t, "status": "True", "lastTransitionTime": since}
+                       for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+    }  # fmt: skip
+    meta = current["metadata"]
+    await client.update(PODS, meta["namespace"], meta["name"], current, subresource="status")
+
+
+@pytest.mark.parametrize("min_ready", [0, 2])
+async def test_a_surge_update_creates_first_and_deletes_the_old_pod_once_the_new_is_ready(
+    client: ApiClient, namespace: str, min_ready: int
+) -> None:
+    """maxUnavailable 0, maxSurge 1: every node keeps a ready daemon all the way, at most
+    one node at a time waits for its new pod beside the old one, and an old pod goes
+    only once its node's new pod is ready, and available (minReadySeconds). (A node whose
+    new pod is available may still show its old one while the next node surges: the
+    delete and the create go out together, as in Kubernetes, where such a node no longer
+    counts against maxSurge.)"""
+    lab = unique("lab")
+    names = {f"{lab}-{i}" for i in range(3)}
+    manifest = daemon_set("surge", lab, max_unavailable=0, max_surge=1)
+    manifest["spec"]["minReadySeconds"] = min_ready
+    async with hollow_nodes(client) as add, running(client, [DaemonSetController]):
+        for name in sorted(names):
+            await add(name, labels={"lab": lab})
+        await client.create(DAEMONSETS, namespace, manifest)
+        for pod in await wait_pods(client, namespace, "surge", on_nodes(names), what="placed"):
+            await set_pod_phase(client, pod, "Running", ready=True)
+        await set_image(client, namespace, "surge", "localhost/busybox:new")
+        most_waiting = 0
+        fewest_ready_nodes = len(names)
+        ready_when_deleted: list[bool] = []
+        made_ready: dict[str | None, float] = {}  # node -> when its new pod became ready
+        waited: list[float] = []  # from then until its old pod went
+        seen: dict[str, Obj] = {}
+
+        def new(pod: Obj) -> bool:
+            return str(pod["spec"]["containers"][0]["image"]).endswith(":new")
+
+        def step(pods: list[Obj]) -> bool:
+            nonlocal most_waiting, fewest_ready_nodes
+            waiting = {target_node(p) for p in pods if new(p) and not is_ready(p)}
+            most_waiting = max(most_waiting, len(waiting))
+            ready_nodes = {target_node(p) for p in pods if is_ready(p)}
+            fewest_ready_nodes = min(fewest_ready_nodes, len(ready_nodes))
+            current = {p["metadata"]["uid"]: p for p in pods}
+            for uid in set(seen) - set(current):  # an old pod just went: was its node ready?
+                node = target_node(seen.pop(uid))
+                ready_when_deleted.append(any(new(p) and is_ready(p) and target_node(p) == node
+                                              for p in pods))  # fmt: skip
+                waited.append(time.monotonic() - made_ready.get(node, 0.0))
+            seen.update(current)
+            return any(new(p) and not is_ready(p) for p in pods) or (
+                len(pods) == len(names) and all(new(p) and is_ready(p) for p in pods)
+            )
+
+        while True:  # play the kubelets: make each new pod ready as it appears
+            pods = await wait_pods(client, namespace, "surge", step, what="surging")
+            starting = [p for p in pods if new(p) and not is_ready(p)]
+            if not starting:
+                break
+            for pod in starting:
+                made_ready[target_node(pod)] = time.monotonic()
+                await ready_since_now(client, pod)
+        assert fewest_ready_nodes == len(names), "a node was left without a ready daemon"
+        assert most_waiting == 1, "the update should surge on one node at a time, no more"
+        assert ready_when_deleted == [True] * len(names)
+        # The transition time has whole seconds: available up to a second early.
+        assert min(waited) >= min_ready - 1, waited
+        await wait_for(
+            client, DAEMONSETS, namespace, "surge",
+            lambda d: d.get("status", {}).get("updatedNumberScheduled") == len(names)
+            and d["status"].get("numberAvailable") == len(names),
+            what="rolled out", timeout=TIMEOUT,
+        )  # fmt: skip
+
+
+def is_ready(pod: Obj) -> bool:
+    conditions = pod.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
 async def test_on_delete_replaces_only_pods_someone_deleted(
     client: ApiClient, namespace: str
 ) -> None:
@@ -285,3 +380,88 @@ async def test_on_delete_replaces_only_pods_someone_deleted(
             lambda d: d.get("status", {}).get("updatedNumberScheduled") == 1,
             what="one updated", timeout=TIMEOUT,
         )  # fmt: skip
+
+
+async def test_a_daemonset_recreated_after_an_orphaning_delete_adopts_its_old_pods(
+    client: ApiClient, namespace: str
+) -> None:
+    """``kubectl delete ds --cascade=orphan`` then apply again: the new DaemonSet takes the
+    running pods back (one daemon per node, same uids), and a pod relabelled out of its
+    selector is released and replaced on its node."""
+    lab = unique("lab")
+    names = {f"{lab}-{i}" for i in range(2)}
+    async with (
+        hollow_nodes(client) as add,
+        running(client, [DaemonSetController, GarbageCollector]),
+    ):
+        for name in sorted(names):
+            await add(name, labels={"lab": lab})
+        first = await client.create(DAEMONSETS, namespace, daemon_set("keep", lab))
+        before = await wait_pods(client, namespace, "keep", on_nodes(names), what="placed")
+        await client.delete(DAEMONSETS, namespace, "keep", propagation_policy="Orphan")
+        await wait_pods(
+            client, namespace, "keep",
+            lambda ps: len(ps) == len(names)
+            and not any(p["metadata"].get("ownerReferences") for p in ps),
+            what="orphaned",
+        )  # fmt: skip
+        await wait_list(
+            client, DAEMONSETS, namespace, lambda items: not items, what="deleted",
+            params={"fieldSelector": "metadata.name=keep"},
+        )  # fmt: skip
+
+        second = await client.create(DAEMONSETS, namespace, daemon_set("keep", lab))
+        uid = second["metadata"]["uid"]
+        assert uid != first["metadata"]["uid"]
+
+        def adopted(pods: list[Obj]) -> bool:
+            assert len(pods) <= len(names), "a second daemon was created beside an orphan"
+            owners = [(p["metadata"].get("ownerReferences") or [{}])[0].get("uid") for p in pods]
+            return on_nodes(names)(pods) and owners == [uid] * len(names)
+
+        after = await wait_pods(client, namespace, "keep", adopted, what="adopted")
+        assert {p["metadata"]["uid"] for p in after} == {p["metadata"]["uid"] for p in before}
+        await wait_for(
+            client, DAEMONSETS, namespace, "keep",
+            lambda d: d.get("status", {}).get("currentNumberScheduled") == len(names),
+            what="counted", timeout=TIMEOUT,
+        )  # fmt: skip
+
+        # Relabelled out of the selector: released (kept running), and replaced.
+        stray = after[0]
+        patch = {"metadata": {"labels": {"app": "elsewhere"}}}
+        await client.patch(PODS, namespace, stray["metadata"]["name"], patch)
+        await wait_for(
+            client, PODS, namespace, stray["metadata"]["name"],
+            lambda p: not p["metadata"].get("ownerReferences"), what="released",
+            timeout=TIMEOUT,
+        )  # fmt: skip
+        await wait_pods(
+            client, namespace, "keep",
+            lambda ps: on_nodes(names)(ps)
+            and stray["metadata"]["uid"] not in {p["metadata"]["uid"] for p in ps},
+            what="replaced on the released pod's node",
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("unavailable", "surge", "field", "message"),
+    [
+        (0, 0, "maxUnavailable", "cannot be 0 when maxSurge is 0"),
+        ("0%", "0%", "maxUnavailable", "cannot be 0 when maxSurge is 0"),
+        (1, 1, "maxSurge", "may not be set when maxUnavailable is non-zero"),
+    ],
+)
+async def test_the_api_refuses_a_rolling_update_that_cannot_move_or_is_ambiguous(
+    client: ApiClient, namespace: str, unavailable: int | str, surge: int | str, field: str,
+    message: str,
+) -> None:  # fmt: skip
+    """What the controller relies on, as Kubernetes validates it: exactly one of
+    maxUnavailable and maxSurge is non-zero."""
+    manifest = daemon_set("bad", "nowhere", max_unavailable=unavailable, max_surge=surge)
+    with pytest.raises(errors.Invalid) as refused:
+        await client.create(DAEMONSETS, namespace, manifest)
+    causes = [(c.field, c.message) for c in refused.value.causes]
+    assert len(causes) == 1, causes
+    assert causes[0][0] == f"spec.updateStrategy.rollingUpdate.{field}"
+    assert message in causes[0][1]

@@ -1,6 +1,7 @@
 """The DaemonSet's pure decisions as tables: node eligibility (selector, affinity,
 taints, the automatic daemon tolerations), the manage step, the rolling update's
-choice of pods to replace, and the status arithmetic."""
+choices (delete-first with maxUnavailable, create-first with maxSurge), and the status
+arithmetic."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from controlplane.controllers.daemonset.eligibility import (
     placement,
 )
 from controlplane.controllers.daemonset.plan import (
+    Limits,
     NodeState,
+    Revision,
     daemon_set_status,
     manage,
-    max_unavailable,
     pods_to_replace,
+    rolling_limits,
+    rolling_update,
 )
 from controlplane.controllers.daemonset.pods import new_pod, target_node, template_hash
 from controlplane.scheduler.plugins import node_affinity, node_unschedulable, taint_toleration
@@ -29,6 +33,7 @@ from tests.controlplane.scheduler.builders import cluster, fits, info, node, tai
 
 Obj = dict[str, Any]
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+REVISION = Revision(hash="new", generation=None, min_ready_seconds=10, now=NOW)
 AFFINITY = {
     "nodeAffinity": {
         "requiredDuringSchedulingIgnoredDuringExecution": {
@@ -169,11 +174,23 @@ def test_manage(
 
 
 @pytest.mark.parametrize(
-    ("value", "desired", "expected"),
-    [(1, 10, 1), (3, 10, 3), ("25%", 10, 3), ("10%", 3, 1), ("0%", 5, 1), (0, 5, 1), (None, 5, 1)],
+    ("rolling", "desired", "expected"),
+    [
+        ({"maxUnavailable": 1, "maxSurge": 0}, 10, Limits(0, 1)),
+        ({"maxUnavailable": 3}, 10, Limits(0, 3)),
+        ({"maxUnavailable": "25%"}, 10, Limits(0, 3)),  # rounded up
+        ({"maxUnavailable": "10%"}, 3, Limits(0, 1)),
+        ({"maxUnavailable": 0, "maxSurge": 1}, 10, Limits(1, 0)),
+        ({"maxUnavailable": 0, "maxSurge": "25%"}, 10, Limits(3, 0)),  # rounded up
+        ({"maxUnavailable": "0%", "maxSurge": "10%"}, 3, Limits(1, 0)),
+        # both zero (the API refuses it): one may be unavailable, so the update moves
+        ({"maxUnavailable": "0%", "maxSurge": 0}, 5, Limits(0, 1)),
+        ({"maxUnavailable": 0}, 5, Limits(0, 1)),
+        (None, 5, Limits(0, 1)),
+    ],
 )
-def test_max_unavailable(value: object, desired: int, expected: int) -> None:
-    assert max_unavailable(value, desired) == expected
+def test_rolling_limits(rolling: Obj | None, desired: int, expected: Limits) -> None:
+    assert rolling_limits(rolling, desired) == expected
 
 
 def nodes_with(*pods: Obj | None) -> list[NodeState]:
@@ -198,11 +215,82 @@ def nodes_with(*pods: Obj | None) -> list[NodeState]:
     ],
 )
 def test_pods_to_replace(nodes: list[NodeState], limit: int, expected: list[str]) -> None:
-    chosen = pods_to_replace(
-        nodes, revision_hash="new", generation=None, max_unavailable=limit,
-        min_ready_seconds=10, now=NOW,
-    )  # fmt: skip
-    assert chosen == expected
+    assert pods_to_replace(nodes, REVISION, max_unavailable=limit) == expected
+    plan = rolling_update(nodes, REVISION, Limits(max_surge=0, max_unavailable=limit))
+    assert (list(plan.delete), list(plan.create_on)) == (expected, [])
+
+
+OLD = pod("old", rev="old", created=1)
+NEW_STARTING = pod("new", ready=False, created=9)
+NEW_AVAILABLE = pod("new", created=9)
+
+
+@pytest.mark.parametrize(
+    ("pods", "surge", "delete"),
+    [
+        # an old pod and its replacement share the node until the new one is available
+        ((OLD, NEW_STARTING), True, []),
+        ((OLD, NEW_STARTING), False, ["new"]),  # without surge the youngest goes
+        ((OLD, NEW_AVAILABLE), True, ["old"]),
+        ((OLD, pod("new", ready_for=5, created=9)), True, []),  # not minReadySeconds yet
+        ((pod("old", rev="old", ready=False, created=1), NEW_STARTING), True, ["old"]),
+        ((OLD, pod("old2", rev="old", created=5), NEW_STARTING), True, ["old2"]),
+        ((OLD, NEW_STARTING, pod("new2", ready=False, created=12)), True, ["new2"]),
+        ((pod("a", created=1), pod("b", created=2)), True, ["b"]),
+    ],
+)
+def test_manage_while_surging(pods: tuple[Obj, ...], surge: bool, delete: list[str]) -> None:
+    plan = manage([NodeState("a", RUN, pods)], surge=REVISION if surge else None)
+    assert (list(plan.create_on), sorted(plan.delete)) == ([], sorted(delete))
+
+
+def layout(*per_node: tuple[Obj, ...]) -> list[NodeState]:
+    """Nodes n0, n1, ... where the daemon should run, holding the pods given."""
+    return [NodeState(f"n{i}", RUN, pods) for i, pods in enumerate(per_node)]
+
+
+OLD_B, OLD_C = (pod("b", rev="old"),), (pod("c", rev="old"),)
+SURGING = (OLD, NEW_STARTING)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "max_surge", "create_on", "delete"),
+    [
+        # create first, delete nothing: the old pods stay until their replacements are up
+        (layout((OLD,), OLD_B, OLD_C), 1, ["n0"], []),
+        (layout((OLD,), OLD_B, OLD_C), 2, ["n0", "n1"], []),
+        (layout((OLD,), OLD_B, OLD_C), 5, ["n0", "n1", "n2"], []),
+        # a node waiting for its new pod to be available uses up the surge
+        (layout(SURGING, OLD_B, OLD_C), 1, [], []),
+        (layout(SURGING, OLD_B, OLD_C), 2, ["n1"], []),
+        (layout((OLD, pod("new", ready_for=5, created=9)), OLD_B), 1, [], []),
+        # the new pod is available: the old one goes, and the next node may surge
+        (layout((OLD, NEW_AVAILABLE), OLD_B, OLD_C), 1, ["n1"], ["old"]),
+        # an unavailable old pod is replaced at once, whatever the surge
+        (layout(SURGING, (pod("b", rev="old", ready=False),)), 1, ["n1"], []),
+        # a node still waiting for its first pod is the manage step's, not a surge
+        (layout((), OLD_B), 1, ["n1"], []),
+        # two pods of one revision on a node count as a surge until the manage step prunes
+        (layout((NEW_STARTING, pod("new2", created=12)), OLD_B), 1, [], []),
+        (layout((pod("a"),), (pod("b"),)), 1, [], []),  # done
+        # an old pod on a node the daemon should leave but may stay on goes only while
+        # the desired nodes keep enough available daemons; an unavailable one goes
+        ([NodeState("h", HOLD, (OLD,)), *layout((NEW_AVAILABLE,))], 1, [], ["old"]),
+        ([NodeState("h", HOLD, (OLD,)), *layout((NEW_STARTING,))], 1, [], []),
+        ([NodeState("h", HOLD, (pod("old", rev="old", ready=False),))], 1, [], ["old"]),
+    ],
+)
+def test_surge_update(
+    nodes: list[NodeState], max_surge: int, create_on: list[str], delete: list[str]
+) -> None:
+    plan = rolling_update(nodes, REVISION, Limits(max_surge=max_surge, max_unavailable=0))
+    assert (list(plan.create_on), list(plan.delete)) == (create_on, delete)
+
+
+def test_status_while_surging_counts_the_old_pod() -> None:
+    status = daemon_set_status([NodeState("a", RUN, (OLD, NEW_AVAILABLE))], REVISION)
+    assert (status["currentNumberScheduled"], status["numberAvailable"]) == (1, 1)
+    assert status["updatedNumberScheduled"] == 0
 
 
 def test_status_counts() -> None:
@@ -214,9 +302,7 @@ def test_status_counts() -> None:
         NodeState("e", NOT_HERE, (pod("e"),)),
         NodeState("f", RUN, (pod("f", phase="Failed"),)),
     ]
-    status = daemon_set_status(
-        nodes, revision_hash="new", generation=None, min_ready_seconds=10, now=NOW
-    )
+    status = daemon_set_status(nodes, REVISION)
     assert status == {
         "desiredNumberScheduled": 5,
         "currentNumberScheduled": 3,

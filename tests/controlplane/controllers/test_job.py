@@ -264,3 +264,65 @@ async def wait_gone(client: ApiClient, res: Any, namespace: str, name: str, uid:
         with contextlib.suppress(errors.NotFound):
             left = await client.get(res, namespace, name)
             raise AssertionError(f"{name} not deleted within {TIMEOUT}s: {left}") from None
+
+
+async def test_a_manual_selector_job_adopts_matching_orphans_and_releases_relabelled_pods(
+    client: ApiClient, namespace: str
+) -> None:
+    """With ``manualSelector``, a pod left by an orphaning delete (or made by hand) that
+    the selector matches is adopted, runs as one of the Job's and counts; a pod
+    relabelled out of the selector is released and replaced."""
+    orphan = {"metadata": {"name": "leftover", "labels": {"app": "manual"}},
+              "spec": {**pod_template({})["spec"], "restartPolicy": "Never"}}  # fmt: skip
+    await client.create(PODS, namespace, orphan)
+    manifest = job("manual", completions=2, parallelism=1, manualSelector=True,
+                   selector={"matchLabels": {"app": "manual"}})  # fmt: skip
+    async with running(client, [JobController]):
+        created = await client.create(JOBS, namespace, manifest)
+        uid = created["metadata"]["uid"]
+
+        def owned_by_job(pod: Obj) -> bool:
+            return any(r.get("uid") == uid for r in pod["metadata"].get("ownerReferences") or [])
+
+        def only_the_orphan(pods: list[Obj]) -> bool:
+            assert len(pods) == 1, "a pod was started beside the adoptable orphan"
+            return owned_by_job(pods[0])
+
+        pods = await wait_pods(
+            client, namespace, only_the_orphan, what="adopted", labels={"app": "manual"}
+        )
+        assert pods[0]["metadata"]["name"] == "leftover"
+        await wait_for(
+            client, JOBS, namespace, "manual", lambda j: j.get("status", {}).get("active") == 1,
+            what="counting the adopted pod", timeout=TIMEOUT,
+        )  # fmt: skip
+        await set_pod_phase(client, pods[0], "Succeeded", ready=False)
+
+        def one_running(pods: list[Obj]) -> bool:
+            return len(running_pods(pods)) == 1
+
+        pods = await wait_pods(
+            client, namespace, one_running, what="the second pod", labels={"app": "manual"}
+        )
+        second = running_pods(pods)[0]
+        assert owned_by_job(second)
+        # Relabelled out of the selector: released (and left alone), then replaced.
+        patch = {"metadata": {"labels": {"app": "elsewhere"}}}
+        await client.patch(PODS, namespace, second["metadata"]["name"], patch)
+        await wait_for(
+            client, PODS, namespace, second["metadata"]["name"],
+            lambda p: not owned_by_job(p), what="released", timeout=TIMEOUT,
+        )  # fmt: skip
+        pods = await wait_pods(
+            client, namespace, lambda ps: one_running(ps) and second["metadata"]["name"] not in
+            {p["metadata"]["name"] for p in ps}, what="replaced", labels={"app": "manual"},
+        )  # fmt: skip
+        await set_pod_phase(client, running_pods(pods)[0], "Succeeded", ready=False)
+        final = await wait_for(
+            client, JOBS, namespace, "manual", condition("CompletionsReached", "Complete"),
+            what="complete", timeout=TIMEOUT,
+        )  # fmt: skip
+        assert final["status"]["succeeded"] == 2
+        released = await client.get(PODS, namespace, second["metadata"]["name"])
+        assert released["status"].get("phase") not in ("Succeeded", "Failed")
+        await client.delete(PODS, namespace, second["metadata"]["name"], grace_period=0)

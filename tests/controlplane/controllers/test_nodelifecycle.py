@@ -88,6 +88,29 @@ def test_node_health(ready: str | None, silent: float, health: hl.Health) -> Non
     assert got is health
 
 
+@pytest.mark.parametrize(
+    ("ready", "age", "ever_ready", "expected"),
+    [
+        (None, 10, False, True),  # posted no status yet
+        ("False", 10, False, True),  # its runtime not listed yet
+        ("Unknown", 10, False, True),
+        ("False", 60, False, True),  # the startup grace period (60 s) ...
+        ("False", 61, False, False),  # ... is over: a node that does not get Ready counts
+        ("True", 10, False, False),
+        ("False", 10, True, False),  # it was Ready: NotReady now is news about the zone
+    ],
+)
+def test_registering(ready: str | None, age: float, ever_ready: bool, expected: bool) -> None:
+    conditions = [] if ready is None else [{"type": "Ready", "status": ready}]
+    joined = {
+        "metadata": {"creationTimestamp": tn.stamp(at(0))},
+        "status": {"conditions": conditions},
+    }
+    got = hl.registering(joined, ever_ready=ever_ready, now=at(age), settings=SETTINGS)
+    assert got is expected
+    assert not hl.registering({"status": {}}, ever_ready=False, now=at(age), settings=SETTINGS)
+
+
 R, N, U = hl.Health.READY, hl.Health.NOT_READY, hl.Health.UNREACHABLE
 
 
@@ -306,7 +329,7 @@ class Lab:
         self.alive: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def add(self, name: str, *, zone: str | None = None) -> str:
+    async def add(self, name: str, *, zone: str | None = None, ready: bool = True) -> str:
         name = unique(name)
         now = datetime.now(UTC)
         labels = {"kubernetes.io/hostname": name, hl.ZONE_LABEL: zone or self.zone}
@@ -318,6 +341,10 @@ class Lab:
             "conditions": [
                 {"type": "Ready", "status": "True", "reason": "KubeletReady",
                  "message": "bramble agent is posting ready status",
+                 "lastHeartbeatTime": tn.stamp(now), "lastTransitionTime": tn.stamp(now)}
+                if ready else
+                {"type": "Ready", "status": "False", "reason": "KubeletNotReady",
+                 "message": "container runtime is down: not listed yet",
                  "lastHeartbeatTime": tn.stamp(now), "lastTransitionTime": tn.stamp(now)},
             ],
             "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
@@ -483,6 +510,13 @@ async def test_unreachable_node_is_tainted_and_its_pods_evicted(
             "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.",
         )  # fmt: skip
         assert all(t.get("timeAdded") for t in gone["spec"]["taints"])
+        registered = await event(client, "default", dead, "RegisteredNode")
+        assert registered["message"] == f"Registered Node {dead} in Controller"
+        noticed = await event(client, "default", dead, "NodeNotReady")
+        assert (noticed["type"], noticed["message"]) == (
+            "Normal", f"Node {dead} status is now: NodeNotReady"
+        )  # fmt: skip
+        assert noticed["source"]["component"] == "node-controller"
         await wait_pod(client, ns, "at-once", deleting, "evicted")
         first = time.monotonic()
         assert not deleting(await client.get(PODS, ns, "after-1s"))
@@ -494,6 +528,8 @@ async def test_unreachable_node_is_tainted_and_its_pods_evicted(
         await wait_gone(client, ns, "at-once")
         # The others stay, not ready (Services stop sending to them).
         await wait_pod(client, ns, "default", lambda p: not set_ready(p), "marked not ready")
+        marked = await event(client, ns, "default", "NodeNotReady")
+        assert (marked["type"], marked["message"]) == ("Warning", "Node is not ready")
         for name in ("default", "forever"):
             assert not deleting(await client.get(PODS, ns, name))
         assert not (await client.get(NODES, None, alive))["spec"].get("taints")
@@ -618,3 +654,25 @@ async def test_a_new_leader_keeps_a_dead_node_tainted(
             await watching
     untainted = [v for v in versions if not has_taint("unreachable", "NoExecute")(v)]
     assert not untainted, untainted[0]["spec"]
+
+
+async def test_a_registering_node_stops_no_evictions_and_its_removal_is_recorded(
+    client: ApiClient, lab: Lab
+) -> None:
+    """The first node of a lab, alone and not Ready yet while its agent starts: no
+    EvictionsStopped Warning (its zone is not "fully disrupted", it is being born), its
+    not-ready taints come as for any NotReady node; deleting it records RemovingNode."""
+    listed = await client.list(NODES, None)
+    assert not listed["items"], "this test needs a cluster with no other node"
+    newborn = await lab.add("newborn", ready=False)
+    async with running(client, [Fast]):
+        await event(client, "default", newborn, "RegisteredNode")
+        # NoExecute taints are held back while a zone's evictions are stopped.
+        await wait_node(client, newborn, has_taint("not-ready", "NoExecute"), "tainted")
+        await client.delete(NODES, None, newborn)
+        removed = await event(client, "default", newborn, "RemovingNode")
+        assert removed["message"] == f"Removing Node {newborn} from Controller"
+    # The manager flushed its event recorder when the controllers stopped.
+    params = {"fieldSelector": f"involvedObject.name={newborn}"}
+    reasons = {e["reason"] for e in (await client.list(EVENTS, "default", params=params))["items"]}
+    assert "EvictionsStopped" not in reasons

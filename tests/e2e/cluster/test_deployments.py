@@ -3,7 +3,8 @@ where it happens (pods in the nodes' Podman, pages fetched from the pods' addres
 the nodes' network namespaces):
 
 * a Deployment made with ``kubectl create deployment`` spreads over the nodes and serves;
-* rolling updates (``set env``, ``rollout undo``, ``rollout restart``) never drop below
+* rolling updates (``set image`` to a new image, ``set env``, ``rollout undo``,
+  ``rollout restart``) never drop below
   ``replicas - maxUnavailable`` Ready pods nor go above ``replicas + maxSurge`` active
   ones, counted at every watch event, and ``rollout status`` returns; ``rollout undo``
   goes back to the old ReplicaSet; ``kubectl scale`` up and down;
@@ -30,6 +31,7 @@ from tests.e2e.cluster.watch import watching
 from tests.e2e.cluster.workloads import (
     HTTPD,
     IMAGE,
+    IMAGE_V2,
     Obj,
     deployment,
     fetch,
@@ -40,6 +42,7 @@ from tests.e2e.cluster.workloads import (
     ready_pods,
     restart_counts,
     rollout_status,
+    tag_image,
 )
 from tests.support.cluster import manifest, unique
 from tests.support.multinode import Cluster
@@ -105,8 +108,9 @@ def test_rolling_updates_keep_enough_pods_ready_undo_restart_and_scale(
     kubectl = cluster.kubectl
     replicas = 3
     # Defaults: maxUnavailable 25% of 3 rounds down to 0, maxSurge 25% rounds up to 1.
-    strategy = kubectl.json("get", "deployment", "web", "-n", web)["spec"]["strategy"]
-    assert strategy["rollingUpdate"] == {"maxUnavailable": "25%", "maxSurge": "25%"}
+    spec = kubectl.json("get", "deployment", "web", "-n", web)["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": "25%", "maxSurge": "25%"}
+    name = spec["template"]["spec"]["containers"][0]["name"]  # kubectl named it "busybox"
     floor, ceiling = replicas - 0, replicas + 1
     ready_counts: list[int] = []
     active_counts: list[int] = []
@@ -117,20 +121,36 @@ def test_rolling_updates_keep_enough_pods_ready_undo_restart_and_scale(
 
     ready_pods(cluster, web, "app=web", replicas)
     before = {p["metadata"]["uid"] for p in pods(cluster, web, "app=web")}
+    tag_image(cluster, IMAGE, IMAGE_V2)
     with watching(cluster.server.admin(), pods_path(web), selector="app=web", on_event=count):
+        # A new image, as a person ships a release: every pod is replaced and its
+        # container runs from the new image in its node's Podman.
+        kubectl.ok("set", "image", "deployment/web", "-n", web, f"{name}={IMAGE_V2}")
+        rollout_status(cluster, web, "web")
+        imaged = ready_pods(cluster, web, "app=web", replicas)
+        assert not {p["metadata"]["uid"] for p in imaged} & before, "set image replaces them all"
+        for pod in imaged:
+            assert pod["spec"]["containers"][0]["image"] == IMAGE_V2
+            assert fetch(cluster, pod) == f"{pod['metadata']['name']} v1"
+            assert running_images(cluster, web, pod, name) == [IMAGE_V2]
+
         kubectl.ok("set", "env", "deployment/web", "-n", web, "VERSION=v2")
         rollout_status(cluster, web, "web")
         for pod in ready_pods(cluster, web, "app=web", replicas):
             assert fetch(cluster, pod) == f"{pod['metadata']['name']} v2"
         v2 = {p["metadata"]["uid"] for p in pods(cluster, web, "app=web") if is_active(p)}
-        assert not v2 & before, "set env must replace every pod"
+        assert not v2 & {p["metadata"]["uid"] for p in imaged}, "set env must replace every pod"
 
+        # Back to the set-image revision: the new image, without the env.
         kubectl.ok("rollout", "undo", "deployment/web", "-n", web)
         rollout_status(cluster, web, "web")
         for pod in ready_pods(cluster, web, "app=web", replicas):
             assert fetch(cluster, pod) == f"{pod['metadata']['name']} v1"
+            assert running_images(cluster, web, pod, name) == [IMAGE_V2]
         template = kubectl.json("get", "deployment", "web", "-n", web)["spec"]["template"]
-        assert "env" not in template["spec"]["containers"][0], "undo restores the v1 template"
+        container = template["spec"]["containers"][0]
+        assert "env" not in container, "undo restores the previous template"
+        assert container["image"] == IMAGE_V2
 
         undone = {p["metadata"]["uid"] for p in pods(cluster, web, "app=web") if is_active(p)}
         kubectl.ok("rollout", "restart", "deployment/web", "-n", web)
@@ -154,11 +174,20 @@ def test_rolling_updates_keep_enough_pods_ready_undo_restart_and_scale(
     ready_pods(cluster, web, "app=web", 2)
     rs = kubectl.json("get", "replicasets", "-n", web, "-l", "app=web")["items"]
     assert sorted(r["spec"]["replicas"] for r in rs) == [0] * (len(rs) - 1) + [2]
-    # The undo went back to revision 1's ReplicaSet (renumbered 3), not a new one.
+    # The undo went back to revision 2's ReplicaSet (set image; renumbered 4), not a new
+    # one; the restart made revision 5.
     history = kubectl.ok("rollout", "history", "deployment/web", "-n", web)
     revisions = [line.split()[0] for line in history.splitlines()[2:] if line.strip()]
-    assert revisions == ["2", "3", "4"], history
-    assert len(rs) == 3, [r["metadata"]["name"] for r in rs]
+    assert revisions == ["1", "3", "4", "5"], history
+    assert len(rs) == 4, [r["metadata"]["name"] for r in rs]
+
+
+def running_images(cluster: Cluster, namespace: str, pod: Obj, container: str) -> list[str]:
+    """The images of the pod's running ``container`` in its node's Podman."""
+    mine = {"io.bramble.pod.namespace": namespace, "io.bramble.pod.name": pod["metadata"]["name"],
+            "io.bramble.container.name": container}  # fmt: skip
+    found = cluster.node(pod["spec"]["nodeName"]).containers(**mine)
+    return [str(c.get("Image")) for c in found if c.get("State") == "running"]
 
 
 # --- cascading deletion -----------------------------------------------------------------

@@ -16,6 +16,9 @@ from tests.support.processes import wait_until
 Obj = dict[str, Any]
 
 IMAGE = "localhost/busybox:latest"
+# A second name of the same image, which a test tags in every node's Podman
+# (``tag_image``): a new image to roll out to without a registry.
+IMAGE_V2 = "localhost/busybox:v2"
 ROLLOUT_TIMEOUT = "90s"
 
 
@@ -138,6 +141,12 @@ def rollout_status(cluster: Cluster, namespace: str, name: str) -> str:
     )  # fmt: skip
     assert "successfully rolled out" in out, out
     return out
+
+
+def tag_image(cluster: Cluster, source: str, target: str) -> None:
+    """``podman tag`` in every node's storage (the nodes share no image store)."""
+    for node in cluster.nodes:
+        node.podman("tag", source, target)
 
 
 def pods(cluster: Cluster, namespace: str, selector: str) -> list[Obj]:

@@ -3,6 +3,7 @@ what an update may change."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.controlplane.apiserver.strategies.helpers import (
 )
 
 REQ, INV, NSUP = "FieldValueRequired", "FieldValueInvalid", "FieldValueNotSupported"
+FORB = "FieldValueForbidden"
 
 
 def spec(obj: dict[str, Any]) -> dict[str, Any]:
@@ -145,12 +147,12 @@ def test_a_user_selector_without_manual_selector_is_refused() -> None:
         ),
         pytest.param(
             lambda j: spec(j).update(completionMode="Indexed", completions=None, parallelism=2),
-            [("spec.completions", REQ, None)],
+            [("spec.completions", REQ, None), ("spec.completionMode", INV, None)],
             id="indexed-needs-completions",
         ),
         pytest.param(
             lambda j: spec(j).update(backoffLimitPerIndex=1),
-            [("spec.backoffLimitPerIndex", INV, None)],
+            [("spec.backoffLimitPerIndex", INV, None), ("spec.backoffLimitPerIndex", FORB, None)],
             id="per-index-needs-indexed",
         ),
     ],
@@ -161,6 +163,87 @@ def test_job_validation(mutate: Mutation, expected: list[Any]) -> None:
     for cause, (_, _, message) in zip(found, expected, strict=True):
         if message is not None:
             assert cause.message == message
+
+
+NOT_YET = "not supported by bramble yet"
+FAIL_ON_EXIT_42 = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In",
+                                                                  "values": [42]}}]}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        pytest.param(
+            lambda j: spec(j).update(completionMode="Indexed", completions=3, parallelism=3),
+            [("spec.completionMode", INV, f'Invalid value: "Indexed": {NOT_YET}')],
+            id="indexed",
+        ),
+        pytest.param(
+            lambda j: spec(j).update(podFailurePolicy=FAIL_ON_EXIT_42),
+            # the defaulted podReplacementPolicy (Failed, with a failure policy) too
+            [
+                ("spec.podFailurePolicy", FORB, f"Forbidden: {NOT_YET}"),
+                ("spec.podReplacementPolicy", INV, f'Invalid value: "Failed": {NOT_YET}'),
+            ],
+            id="pod-failure-policy",
+        ),
+        pytest.param(
+            lambda j: spec(j).update(
+                completionMode="Indexed",
+                completions=2,
+                backoffLimitPerIndex=1,
+                maxFailedIndexes=1,
+            ),
+            [
+                ("spec.completionMode", INV, None),
+                ("spec.backoffLimitPerIndex", FORB, f"Forbidden: {NOT_YET}"),
+                ("spec.maxFailedIndexes", FORB, f"Forbidden: {NOT_YET}"),
+            ],
+            id="backoff-limit-per-index",
+        ),
+        pytest.param(
+            lambda j: spec(j).update(
+                completionMode="Indexed",
+                completions=2,
+                successPolicy={"rules": [{"succeededIndexes": "0"}]},
+            ),
+            [("spec.completionMode", INV, None), ("spec.successPolicy", FORB, None)],
+            id="success-policy",
+        ),
+        pytest.param(
+            lambda j: spec(j).update(podReplacementPolicy="Failed"),
+            [("spec.podReplacementPolicy", INV, f'Invalid value: "Failed": {NOT_YET}')],
+            id="pod-replacement-failed",
+        ),
+        pytest.param(
+            lambda j: spec(j).update(
+                completionMode="NonIndexed", podReplacementPolicy="TerminatingOrFailed"
+            ),
+            [],
+            id="what-bramble-does-is-accepted",
+        ),
+    ],
+)
+def test_fields_the_job_controller_does_not_implement_are_refused(
+    mutate: Mutation, expected: list[Any]
+) -> None:
+    found = create_causes(workload("Job"), mutate)
+    assert fields(found) == [(f, r) for f, r, _ in expected]
+    for cause, (_, _, message) in zip(found, expected, strict=True):
+        if message is not None:
+            assert cause.message == message
+
+
+def test_a_job_stored_with_an_unsupported_field_may_still_be_updated() -> None:
+    """Written before bramble refused it: an update that leaves the field as it was is
+    not refused for it (the field is immutable anyway)."""
+    stored = create(workload("Job"))
+    stored["spec"].update(completionMode="Indexed", completions=1)
+    edited = copy.deepcopy(stored)
+    edited["spec"]["parallelism"] = 1
+    assert causes(lambda: update(edited, stored)) == []
+    edited["spec"]["podReplacementPolicy"] = "Failed"
+    assert fields(causes(lambda: update(edited, stored))) == [("spec.podReplacementPolicy", INV)]
 
 
 @pytest.mark.parametrize(
