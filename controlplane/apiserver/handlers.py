@@ -7,6 +7,7 @@ import asyncio
 import base64
 import binascii
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from api import errors
 from api.resources import Resource
 from api.selectors import FieldSelector, LabelSelector, Operator
 from controlplane import store as st
-from controlplane.apiserver import bodies, fields, respond, schema, storage
+from controlplane.apiserver import bodies, fields, kinds, respond, schema, storage
 from controlplane.apiserver.cache import INDEXED_FIELDS, Entry, make_entry
 from controlplane.apiserver.objects import DeleteOptions, Objects
 from controlplane.apiserver.routes import Target
@@ -349,18 +350,30 @@ def delete_options(
     )
 
 
+def _defaulted(resource: Resource, options: DeleteOptions) -> tuple[DeleteOptions, list[str]]:
+    """The resource's own default propagation when the request names none (batch/v1 Jobs
+    orphan their pods), with the warning Kubernetes answers it with."""
+    default = kinds.default_propagation(resource)
+    if options.propagation_policy is not None or default is None:
+        return options, []
+    policy, warning = default
+    return dataclasses.replace(options, propagation_policy=policy), [schema.warning_header(warning)]
+
+
 async def delete(request: web.Request, objects: Objects, target: Target) -> web.Response:
     assert target.name is not None
-    options = delete_options(
-        await request.read(), request.query, request.headers.get("Content-Type")
+    options, warnings = _defaulted(
+        target.resource,
+        delete_options(await request.read(), request.query, request.headers.get("Content-Type")),
     )
     obj, _ = await objects.delete(target.resource, target.namespace, target.name, options)
-    return respond.json(obj)
+    return _with_warnings(respond.json(obj), warnings)
 
 
 async def delete_collection(request: web.Request, objects: Objects, target: Target) -> web.Response:
-    options = delete_options(
-        await request.read(), request.query, request.headers.get("Content-Type")
+    options, warnings = _defaulted(
+        target.resource,
+        delete_options(await request.read(), request.query, request.headers.get("Content-Type")),
     )
     sel = selection(target, request.query)
     cache = objects.cache
@@ -372,7 +385,9 @@ async def delete_collection(request: web.Request, objects: Objects, target: Targ
         except errors.NotFound:
             continue  # deleted meanwhile: that is what was asked
         deleted.append(entry)
-    return respond.raw(respond.list_body(sel.resource, deleted, cache.revision, None))
+    return _with_warnings(
+        respond.raw(respond.list_body(sel.resource, deleted, cache.revision, None)), warnings
+    )
 
 
 # --- scale --------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ class Strategy:
     validate: Callable[[Obj, Obj | None], list[Cause]] | None = None
     prepare_status: Callable[[Obj, Obj, datetime], None] | None = None
     validate_status: Callable[[Obj, Obj], list[Cause]] | None = None
+    # A DELETE that names no propagationPolicy: Kubernetes' DefaultGarbageCollectionPolicy
+    # (None: Background), and the Warning header it answers with.
+    default_propagation: tuple[str, str] | None = None
 
 
 _STRATEGIES: dict[tuple[str, str], Strategy] = {}
@@ -95,3 +98,10 @@ def validate(resource: Resource, obj: Obj, old: Obj | None) -> list[Cause]:
         causes += s.validate(obj, old)
     # Kubernetes reports a problem found by two checks once (ErrorList.ToAggregate).
     return list(dict.fromkeys(causes))
+
+
+def default_propagation(resource: Resource) -> tuple[str, str] | None:
+    """(policy, warning) for a DELETE of ``resource`` that names no propagationPolicy,
+    when it is not Background."""
+    s = _strategy(resource)
+    return s.default_propagation if s is not None else None
