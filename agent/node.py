@@ -251,9 +251,17 @@ class NodeAgent:
         while True:
             started = self._monotonic()
             try:
-                await self.renew()
-            except errors.ApiError as e:
-                logger.info("lease renewal failed error=%s; retrying in %.1fs", e.message, delay)
+                # As the kubelet's heartbeat client: a renewal that has not answered within
+                # an interval (a connection that went half-open when the Wi-Fi roamed) is
+                # abandoned and tried again on a new connection, not waited out.
+                async with asyncio.timeout(self.settings.lease_interval):
+                    await self.renew()
+            except (errors.ApiError, TimeoutError) as e:
+                why = (
+                    e.message if isinstance(e, errors.ApiError)
+                    else f"no answer within {self.settings.lease_interval:g}s"
+                )  # fmt: skip
+                logger.info("lease renewal failed error=%s; retrying in %.1fs", why, delay)
                 await self._sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 7.0)
                 continue

@@ -8,6 +8,7 @@ lease loop's sleeps and the API's slow writes move a monotonic clock, and the wa
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -189,6 +190,44 @@ async def test_a_failed_renewal_is_retried_soon_with_back_off() -> None:
     # 200 ms, doubling, each with a jitter of +-50%; not the ten seconds of the schedule.
     for attempt, slept in enumerate(schedule.sleeps):
         assert 0.1 * 2**attempt <= slept <= 0.3 * 2**attempt, schedule.sleeps
+
+
+@dataclass
+class HalfOpenApi(FakeApi):
+    """The first ``unanswered`` Lease writes never get an answer (a connection that went
+    half-open); later ones are answered."""
+
+    unanswered: int = 0
+
+    async def update(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        obj: Obj,
+        *,
+        subresource: str | None = None,
+    ) -> Obj:
+        if self.unanswered > 0:
+            self.unanswered -= 1
+            await asyncio.Event().wait()  # never answered; only the renewal's deadline ends it
+        return await super().update(resource, namespace, name, obj, subresource=subresource)
+
+
+async def test_a_renewal_without_an_answer_is_abandoned_after_an_interval_and_retried() -> None:
+    api = HalfOpenApi(unanswered=2)
+    api.put(lease())
+    schedule = Schedule(api.clock, renewals=3)  # two back-offs, then the sleep after success
+    agent = node_agent(api, schedule)
+    agent.settings.lease_interval = 0.05  # the deadline is one interval, of real time here
+    with pytest.raises(Stop):
+        await agent.run_lease()
+    # two abandoned writes (unrecorded: never answered), each retried after a short
+    # back-off, reading the Lease again since the outcome is unknown; then one answered
+    assert verbs(api) == ["get", "get", "get", "update"]
+    assert api.unanswered == 0
+    assert schedule.sleeps[:2] == pytest.approx([0.2, 0.4], rel=0.5)
+    assert renew_time(api) != lease()["spec"]["renewTime"]
 
 
 # --- status writes --------------------------------------------------------------------------
