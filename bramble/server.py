@@ -279,7 +279,9 @@ async def _component_process(
     bench/scheduler.py on this 2-core machine, sharing the apiserver's interpreter held
     end-to-end throughput back (the server process ran at 100 % of a core; see
     docs/benchmarks.md). Its standard input is a pipe only this process holds, so it
-    stops when the server dies without cleaning up too."""
+    stops when the server dies without cleaning up too. It runs in a session of its own:
+    a Ctrl-C in the terminal reaches the server only, which stops its children in order
+    (SIGTERM: they release their Leases), never one half-way through its start."""
     kubeconfig = options.data_dir / name / "kubeconfig"
     await asyncio.to_thread(_write_component_kubeconfig, pki, kubeconfig, url, user)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
@@ -288,7 +290,9 @@ async def _component_process(
     command += list(args)
     delay = 1.0
     while True:
-        proc = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE)
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdin=asyncio.subprocess.PIPE, start_new_session=True
+        )
         logger.info("%s process started pid=%d", name, proc.pid)
         try:
             code = await proc.wait()

@@ -11,15 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import wait_until
+
 BRAMBLE = [sys.executable, "-m", "bramble"]
 
 
-def start(*args: str) -> subprocess.Popen[str]:
+def start(*args: str, session: bool = False) -> subprocess.Popen[str]:
+    """``session``: in a session (process group) of its own, as in a terminal."""
     return subprocess.Popen(
         [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--no-agent", *args],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=session,
     )
 
 
@@ -65,6 +69,32 @@ def test_starts_on_the_embedded_store_and_stops_cleanly(
     # A clean stop checkpoints the write-ahead log into the database file.
     wal = data / "state.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_ctrl_c_in_a_terminal_stops_the_server_and_its_children_cleanly(
+    tmp_path: Path, server_procs: list[subprocess.Popen[str]]
+) -> None:
+    """Ctrl-C signals the whole foreground process group: the server and its scheduler and
+    controller-manager processes get SIGINT at once; all of them end without a traceback."""
+    proc = start("--data-dir", str(tmp_path / "data"), session=True)
+    server_procs.append(proc)
+    wait_for(proc, "server ready")
+
+    def children() -> list[int]:
+        tasks = Path(f"/proc/{proc.pid}/task").iterdir()
+        return [int(c) for task in tasks for c in (task / "children").read_text().split()]
+
+    # the scheduler and the controller manager run as child processes, started after ready
+    started = wait_until(lambda: children() if len(children()) >= 2 else None, timeout=30,
+                         what="the server's two child processes", every=0.1)  # fmt: skip
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert proc.stderr is not None
+    tail = proc.stderr.read()
+    assert "server stopped" in tail
+    assert "Traceback" not in tail, tail
+    assert "KeyboardInterrupt" not in tail, tail
+    assert [c for c in started if Path(f"/proc/{c}").exists()] == [], "children left running"
 
 
 def test_a_second_server_on_the_same_data_dir_is_refused(
