@@ -313,7 +313,12 @@ class PodWorker:
                 self._announce_back_off(pod, start.name, state.until, "Normal", message, where)
             return False
         try:
-            if policy is not rt.PullPolicy.NEVER and await ctx.runtime.image_present(image) is None:
+            # The kubelet's events: Pulling/Pulled around a pull (Always pulls every
+            # time), "already present on machine" when none is needed.
+            present = await ctx.runtime.image_present(image)
+            if policy is rt.PullPolicy.ALWAYS or (
+                present is None and policy is not rt.PullPolicy.NEVER
+            ):
                 ctx.recorder.record(
                     pod, "Normal", "Pulling", f'Pulling image "{image}"', field_path=where
                 )
@@ -325,7 +330,11 @@ class PodWorker:
                     f'Successfully pulled image "{image}" in {took:.3f}s', field_path=where,
                 )  # fmt: skip
             else:
-                await ctx.runtime.ensure_image(image, policy)
+                await ctx.runtime.ensure_image(image, policy)  # Never and absent: raises
+                ctx.recorder.record(
+                    pod, "Normal", "Pulled",
+                    f'Container image "{image}" already present on machine', field_path=where,
+                )  # fmt: skip
             env = await config.environment(
                 spec_c, pod, self._fetch, host_ip=ctx.host_ip(), pod_ip=pod_ip
             )

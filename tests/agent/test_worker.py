@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from agent.runtime.fake import Behaviour, FakeRuntime
-from agent.runtime.interface import SandboxError, SandboxSpec
+from agent.runtime.interface import PullPolicy, SandboxError, SandboxSpec
 from agent.worker import PODS, PodWorker
 from tests.agent.fake_api import Clock
 from tests.agent.harness import (
@@ -150,6 +150,31 @@ async def test_a_failed_pull_backs_off_then_succeeds(agent: Agent) -> None:
     assert agent.api.counts("puller")["Pulling"] == 3
     failed = [e["message"] for e in agent.api.events("puller") if e["reason"] == "Failed"]
     assert image in failed[0]
+
+
+@pytest.mark.parametrize(
+    ("policy", "present", "events", "pulled"),
+    [
+        ("IfNotPresent", True, ["Pulled"], 'Container image "{}" already present on machine'),
+        ("Never", True, ["Pulled"], 'Container image "{}" already present on machine'),
+        ("IfNotPresent", False, ["Pulling", "Pulled"], 'Successfully pulled image "{}" in '),
+        # Always pulls even an image the node holds (a moving tag), and says so
+        ("Always", True, ["Pulling", "Pulled"], 'Successfully pulled image "{}" in '),
+    ],
+)
+async def test_pull_events_are_the_kubelets(
+    agent: Agent, policy: str, present: bool, events: list[str], pulled: str
+) -> None:
+    image = "registry.example/app:1"
+    if present:
+        await agent.runtime.ensure_image(image, PullPolicy.IF_NOT_PRESENT)
+    agent.api.put(pod("app", {"name": "app", "image": image, "imagePullPolicy": policy}))
+    status = await agent.sync(agent.worker("app"))
+    assert state(status) == "running"
+    recorded = [e for e in agent.api.events("app") if e["reason"] in ("Pulling", "Pulled")]
+    assert [e["reason"] for e in recorded] == events
+    assert recorded[-1]["message"].startswith(pulled.format(image))
+    assert agent.runtime.node.pulls.count(image) == (1 if present else 0) + len(events) - 1
 
 
 async def test_image_pull_back_off_says_why(agent: Agent) -> None:
