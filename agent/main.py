@@ -10,7 +10,6 @@ next agent (nothing is restarted).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import socket
@@ -34,9 +33,10 @@ from agent.pods import PodManager
 from agent.runtime import interface as rt
 from agent.tasks import guard
 from agent.worker import WorkerContext
-from api import errors
+from api import errors, jointoken
 from api.client import ApiClient, Credentials, load_kubeconfig, ssl_context
 from api.informer import Informer
+from api.jointoken import ca_hash
 from api.resources import resource
 
 logger = logging.getLogger(__name__)
@@ -77,27 +77,38 @@ async def credentials(options: AgentOptions) -> Credentials:
             raise AgentError(str(e)) from e
     if not options.server or not options.token:
         raise AgentError("give --server URL and --token TOKEN (or --kubeconfig)")
+    try:
+        embedded, bearer = jointoken.split(options.token)
+    except jointoken.JoinTokenError as e:
+        raise AgentError(str(e)) from e
+    expected = options.ca_cert_hash or embedded
+    if options.ca_cert_hash and embedded and options.ca_cert_hash.strip().lower() != embedded:
+        raise AgentError(
+            f"--ca-cert-hash {options.ca_cert_hash} and the join token's CA hash {embedded} "
+            "differ: one of them is for another cluster; drop --ca-cert-hash"
+        )
     if options.ca_file is not None:
         try:
             ca = await asyncio.to_thread(options.ca_file.read_bytes)
         except OSError as e:
             raise AgentError(f"cannot read --ca-file {options.ca_file}: {e.strerror}") from e
-    elif options.ca_cert_hash:
+    elif expected:
         # Verified once, kept: an agent restarting while the control plane is away must
         # still start (and keep its pods) without fetching anything.
         cached = options.data_dir / "ca.pem"
         known = await asyncio.to_thread(_read_if_exists, cached)
-        if known is not None and ca_hash(known) == options.ca_cert_hash.strip().lower():
+        if known is not None and ca_hash(known) == expected.strip().lower():
             ca = known
         else:
-            ca = await fetch_ca(options.server, options.ca_cert_hash)
+            ca = await fetch_ca(options.server, expected)
             await asyncio.to_thread(_write_private, cached, ca)
     else:
         raise AgentError(
-            "give --ca-cert-hash sha256:... (printed by the server) or --ca-file, so the agent "
+            "give a join token (`bramble token create --role node` prints one), or "
+            "--ca-cert-hash sha256:... (printed by the server) or --ca-file, so the agent "
             "can tell the real control plane from an impostor"
         )
-    return Credentials(server=options.server.rstrip("/"), ca_pem=ca, token=options.token)
+    return Credentials(server=options.server.rstrip("/"), ca_pem=ca, token=bearer)
 
 
 async def fetch_ca(server: str, expected: str) -> bytes:
@@ -122,15 +133,6 @@ async def fetch_ca(server: str, expected: str) -> bytes:
             f"expected {expected}: refusing to join (is this the right server?)"
         )
     return ca
-
-
-def ca_hash(ca_pem: bytes) -> str:
-    """``sha256:<hex>`` of a PEM certificate's DER (kubeadm's discovery hash form)."""
-    try:
-        der = ssl.PEM_cert_to_DER_cert(ca_pem.decode()) if ca_pem else b""
-    except (ValueError, UnicodeDecodeError):
-        der = b""
-    return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
 def _read_if_exists(path: Path) -> bytes | None:

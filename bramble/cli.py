@@ -362,7 +362,8 @@ def token_create(
     print_kubeconfig: bool,
     kubeconfig_path: Path | None,
 ) -> None:
-    """Issue a token (shown once; only a hash is stored)."""
+    """Issue a token (shown once; only a hash is stored). A node's token is printed as a
+    join token (K10<CA hash>::<token>) that also names the cluster's CA."""
     from api import errors
     from api.client import KubeconfigError
     from bramble import tokens
@@ -387,6 +388,9 @@ def token_create(
         )
         if print_kubeconfig:
             click.echo(tokens.token_kubeconfig(admin, full, record.user), nl=False)
+        elif role == "node":
+            # a join token: `bramble agent --server URL --token TOKEN` needs nothing else
+            click.echo(tokens.join_token(admin, full))
         else:
             click.echo(full)
     except tokens.TokenError as e:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from api import jointoken
 from api.client import ApiClient, load_kubeconfig
 from api.resources import resource
 from controlplane.apiserver.auth import kubeconfig, tokens
@@ -57,6 +58,15 @@ async def create(
     finally:
         await client.close()
     return full, record
+
+
+def join_token(admin_kubeconfig: Path, bearer: str) -> str:
+    """``bearer`` as a node's join token, with the hash of the cluster CA the admin
+    kubeconfig trusts."""
+    ca = load_kubeconfig(admin_kubeconfig).ca_pem
+    if not ca:
+        raise TokenError(f"{admin_kubeconfig} names no cluster CA; pass the server's --kubeconfig")
+    return jointoken.join_token(jointoken.ca_hash(ca), bearer)
 
 
 async def list_records(admin_kubeconfig: Path) -> list[tokens.TokenRecord]:

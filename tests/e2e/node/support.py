@@ -121,10 +121,13 @@ def make_agent(
     name: str,
     podman_socket: Path | None,
     extra: list[str] | None = None,
+    join_token: str | None = None,
 ) -> AgentProcess:
     """An agent joined to ``server``; on the Podman service at ``podman_socket``, or
-    (None) on the agent's default, which is a service of its own when none runs."""
-    token = server.create_token(user=f"system:node:{name}", role="node")
+    (None) on the agent's default, which is a service of its own when none runs. With
+    ``join_token`` (``bramble token create --role node``'s output) it is given that and no
+    CA hash, as a person would; otherwise a bare node token and ``--ca-cert-hash``."""
+    token = join_token or server.create_token(user=f"system:node:{name}", role="node")
     data_dir = workdir / f"agent-{name}"
     data_dir.mkdir(parents=True, exist_ok=True)
     token_file = data_dir / "token"
@@ -138,8 +141,7 @@ def make_agent(
         server.url,
         "--token-file",
         str(token_file),
-        "--ca-cert-hash",
-        ca_hash(server),
+        *([] if join_token else ["--ca-cert-hash", ca_hash(server)]),
         "--name",
         name,
         "--data-dir",
