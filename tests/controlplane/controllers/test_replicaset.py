@@ -49,12 +49,14 @@ def pod(
     ready_at: str = "2026-01-01T00:00:00Z",
     restarts: int = 0,
     created: str = "2026-01-01T00:00:00Z",
+    cost: str | None = None,
 ) -> Obj:
     conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
     if ready:
         conditions[0]["lastTransitionTime"] = ready_at
+    annotations = {} if cost is None else {"controller.kubernetes.io/pod-deletion-cost": cost}
     return {
-        "metadata": {"name": name, "creationTimestamp": created},
+        "metadata": {"name": name, "creationTimestamp": created, "annotations": annotations},
         "spec": {"nodeName": node} if node else {},
         "status": {
             "phase": phase,
@@ -140,6 +142,27 @@ NODES = {
         pytest.param(
             [pod("a", node="good", restarts=9), pod("b", node="notready")],
             "b", id="node-health-outranks-restarts",
+        ),
+        pytest.param(
+            [pod("a", node="good", cost="10"), pod("b", node="good2", cost="-5")],
+            "b", id="lower-deletion-cost-first",
+        ),
+        pytest.param(
+            [pod("a", node="good", cost="1"), pod("b", node="good2")],
+            "b", id="no-cost-is-zero",
+        ),
+        pytest.param(
+            [pod("a", node="good", cost="100", restarts=9, created="2026-06-01T00:00:00Z"),
+             pod("b", node="good2")],
+            "b", id="cost-outranks-restarts-and-age",
+        ),
+        pytest.param(
+            [pod("a", node="good", ready=False, cost="100"), pod("b", node="good2", cost="-100")],
+            "a", id="not-ready-outranks-cost",
+        ),
+        pytest.param(
+            [pod("a", node="good", cost="junk"), pod("b", node="good2", cost="-1")],
+            "b", id="unreadable-cost-is-zero",
         ),
     ],
 )  # fmt: skip

@@ -74,11 +74,30 @@ def validate(pod: Obj, old: Obj | None) -> list[Cause]:
         causes.append(
             v.invalid_value(f"metadata.annotations[{MIRROR}]", annotations[MIRROR], detail=detail)
         )
+    cost = annotations.get(DELETION_COST)
+    if cost is not None and not _int32(cost):
+        causes.append(
+            v.invalid_value(
+                f"metadata.annotations[{DELETION_COST}]", cost, detail="must be a 32bit integer"
+            )
+        )
     if old is None:
         if get_list(spec, "ephemeralContainers"):
             causes.append(v.forbidden("spec.ephemeralContainers", "cannot be set on create"))
         return causes
     return causes + validate_pod_update(pod, old)
+
+
+# A ReplicaSet scaling down deletes pods of lower cost first (Kubernetes' annotation).
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+def _int32(value: object) -> bool:
+    """Go's strconv.ParseInt(value, 10, 32)."""
+    if not isinstance(value, str) or not value.isascii():
+        return False
+    digits = value[1:] if value[:1] in ("+", "-") else value
+    return digits.isdigit() and -(2**31) <= int(value) < 2**31
 
 
 def prepare_status(pod: Obj, old: Obj, now: datetime) -> None:

@@ -292,3 +292,22 @@ CASES = [
 @pytest.mark.parametrize(("mutate", "expected"), CASES)
 def test_pod_validation(mutate: Mutation, expected: list[tuple[str, str]]) -> None:
     assert fields(create_causes(pod(), mutate)) == expected
+
+
+COST = "controller.kubernetes.io/pod-deletion-cost"
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("0", True), ("-100", True), ("2147483647", True), ("-2147483648", True),
+     ("2147483648", False), ("1.5", False), ("high", False), ("", False), ("١٢", False),
+     ("+-5", False), ("+7", True), ("-", False)],
+)  # fmt: skip
+def test_pod_deletion_cost_is_a_32bit_integer(value: str, valid: bool) -> None:
+    def annotate(p: dict[str, Any]) -> None:
+        p["metadata"]["annotations"] = {COST: value}
+
+    found = create_causes(pod(), annotate)
+    assert fields(found) == ([] if valid else [(f"metadata.annotations[{COST}]", INV)])
+    if not valid:
+        assert "must be a 32bit integer" in found[0].message
