@@ -31,9 +31,12 @@ class EtcdTls:
     key: Path
     client_cert: Path
     client_key: Path
+    client_cert_auth: bool = True  # False: TLS for privacy only, any client may connect
 
     @classmethod
-    def issue(cls, ca: TestCA, *, client_common_name: str = "") -> EtcdTls:
+    def issue(
+        cls, ca: TestCA, *, client_common_name: str = "", client_cert_auth: bool = True
+    ) -> EtcdTls:
         """A server certificate for 127.0.0.1 and a client certificate from ``ca``.
 
         The client certificate has no common name by default: once authentication is
@@ -46,7 +49,7 @@ class EtcdTls:
             "etcd-server", common_name="etcd", server=True, client=True, ips=("127.0.0.1",)
         )
         client = ca.issue("etcd-client", common_name=client_common_name, client=True)
-        return cls(ca.cert, server.cert, server.key, client.cert, client.key)
+        return cls(ca.cert, server.cert, server.key, client.cert, client.key, client_cert_auth)
 
 
 class EtcdMember:
@@ -104,9 +107,10 @@ class EtcdMember:
             args += [
                 "--cert-file", str(self.tls.cert),
                 "--key-file", str(self.tls.key),
-                "--trusted-ca-file", str(self.tls.ca),
-                "--client-cert-auth",
             ]  # fmt: skip
+            if self.tls.client_cert_auth:
+                # etcd requires client certificates as soon as it trusts a CA for them
+                args += ["--trusted-ca-file", str(self.tls.ca), "--client-cert-auth"]
         args += self.extra_args
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)

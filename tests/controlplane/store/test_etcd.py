@@ -548,6 +548,28 @@ async def test_tls_without_a_client_certificate_is_refused_clearly(
     assert re.search(r"client certificate.*cert=", str(info.value)), info.value
 
 
+async def test_tls_for_privacy_only_needs_just_the_ca(
+    tmp_path: Path, ca: TestCA, prefix: str
+) -> None:
+    """An etcd serving TLS without requiring client certificates: ``ca=`` alone is enough,
+    and the server is still verified (another CA is refused)."""
+    require_binary("etcd", package="etcd-server")
+    cluster = EtcdCluster(tmp_path, size=1, tls=EtcdTls.issue(ca, client_cert_auth=False))
+    try:
+        cluster.start()
+        store = await open_store(cluster.url(scheme="etcds", options=f"ca={ca.cert}"))
+        try:
+            kv = await store.create(prefix + "a", b"private")
+            assert await store.get(prefix + "a") == kv
+        finally:
+            await store.close()
+        other = TestCA(tmp_path, name="other")
+        with pytest.raises(StoreUnusable, match=r"certificate.*not trusted"):
+            await open_store(cluster.url(scheme="etcds", options=f"ca={other.cert}&timeout=3"))
+    finally:
+        cluster.stop()
+
+
 def write_secret(path: Path, text: str) -> Path:
     path.touch(mode=0o600)
     path.write_text(text + "\n")
