@@ -124,7 +124,10 @@ async def fetch_ca(server: str, expected: str) -> bytes:
         ):
             body = orjson.loads(await resp.read())
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError) as e:
-        raise AgentError(f"cannot fetch the cluster CA from {server}: {e}") from e
+        raise AgentError(
+            f"cannot fetch the cluster CA from {server}: {e or type(e).__name__}; check "
+            "--server and that bramble server runs there"
+        ) from e
     ca = str(body.get("ca", "")).encode()
     actual = ca_hash(ca)
     if actual != expected.strip().lower():
