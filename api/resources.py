@@ -88,6 +88,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Service", "services", True, ("svc",), ("all",),
              subresources=(_status("Service"),)),
     Resource("", "v1", "Endpoints", "endpoints", True, ("ep",), has_status=False),
+    Resource("apps", "v1", "ControllerRevision", "controllerrevisions", True, has_status=False),
     Resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",),
              subresources=(_status("Deployment"), _scale())),
     Resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",),

@@ -37,6 +37,7 @@ from api.errors import BadRequest
 from controlplane.apiserver.printers import (
     apps,
     config,
+    controllerrevision,
     default,
     event,
     job,
@@ -84,6 +85,7 @@ _PRINTERS: Final[Mapping[tuple[str, str], Printer]] = {
     ("apps", "Deployment"): apps.DEPLOYMENT,
     ("apps", "ReplicaSet"): apps.REPLICASET,
     ("apps", "DaemonSet"): apps.DAEMONSET,
+    ("apps", "ControllerRevision"): controllerrevision.PRINTER,
     ("batch", "Job"): job.PRINTER,
     ("coordination.k8s.io", "Lease"): lease.PRINTER,
 }

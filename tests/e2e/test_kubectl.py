@@ -47,6 +47,7 @@ def test_api_resources_lists_every_kind(kubectl: Kubectl) -> None:
         ("deployments", "apps/v1", "true", "Deployment"),
         ("replicasets", "apps/v1", "true", "ReplicaSet"),
         ("daemonsets", "apps/v1", "true", "DaemonSet"),
+        ("controllerrevisions", "apps/v1", "true", "ControllerRevision"),
         ("jobs", "batch/v1", "true", "Job"),
         ("leases", "coordination.k8s.io/v1", "true", "Lease"),
     ]:
@@ -55,7 +56,9 @@ def test_api_resources_lists_every_kind(kubectl: Kubectl) -> None:
     assert short["pods"] == "po"
     assert short["deployments"] == "deploy"
     names = kubectl.ok("api-resources", "--api-group=apps", "-o", "name").split()
-    assert sorted(names) == ["daemonsets.apps", "deployments.apps", "replicasets.apps"]
+    assert sorted(names) == [
+        "controllerrevisions.apps", "daemonsets.apps", "deployments.apps", "replicasets.apps",
+    ]  # fmt: skip
 
 
 @pytest.fixture

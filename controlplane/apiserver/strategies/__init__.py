@@ -4,8 +4,8 @@
 What the package owns: the behaviour of Kubernetes' ``pkg/apis/*/v1/defaults.go``,
 ``pkg/apis/*/validation`` and the registries' create/update strategies, for Namespace,
 Node, Pod, Event, ConfigMap, Secret, Service, Endpoints, Deployment, ReplicaSet,
-DaemonSet, Job and Lease, with Kubernetes' field paths, reasons and messages. One module
-per kind (pods are a package); ``common`` and ``formats`` hold what they share.
+DaemonSet, ControllerRevision, Job and Lease, with Kubernetes' field paths, reasons and
+messages. One module per kind (pods are a package); ``common`` and ``formats`` hold what they share.
 
 Invariants: validators never raise on malformed input (a wrong type is a cause);
 defaulting is idempotent, so an update may default again what create defaulted; the
@@ -19,6 +19,7 @@ from __future__ import annotations
 def register_all() -> None:
     from controlplane.apiserver.strategies import (
         configdata,
+        controllerrevisions,
         daemonsets,
         deployments,
         endpoints,
@@ -32,7 +33,7 @@ def register_all() -> None:
     )
 
     for module in (
-        pods, deployments, daemonsets, jobs, namespaces, nodes, services, endpoints,
-        configdata, events, leases,
+        pods, deployments, daemonsets, controllerrevisions, jobs, namespaces, nodes,
+        services, endpoints, configdata, events, leases,
     ):  # fmt: skip
         module.register()

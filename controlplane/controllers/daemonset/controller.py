@@ -1,5 +1,6 @@
 """The DaemonSet controller's reconcile: read the DaemonSet, the nodes and its pods from
-the caches, create and delete pods as ``plan`` says, write the status.
+the caches, find or make the current template's ControllerRevision (``revisions``),
+create and delete pods as ``plan`` says, prune old revisions, write the status.
 
 Pods are the DaemonSet's when their controller ownerReference carries its uid (found
 through an owner index, never a scan); orphans its selector matches are adopted and its
@@ -33,6 +34,7 @@ from controlplane.controllers.base import (
     watch_owned_pods,
 )
 from controlplane.controllers.claims import PodClaims
+from controlplane.controllers.daemonset import history
 from controlplane.controllers.daemonset import pods as daemon_pods
 from controlplane.controllers.daemonset.eligibility import NOT_HERE, placement
 from controlplane.controllers.daemonset.plan import (
@@ -43,6 +45,7 @@ from controlplane.controllers.daemonset.plan import (
     rolling_limits,
     rolling_update,
 )
+from controlplane.controllers.daemonset.revisions import Histories
 from controlplane.scheduler.terms import TermError
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,7 @@ logger = logging.getLogger(__name__)
 DAEMONSETS = resource("apps", "DaemonSet")
 PODS = resource("", "Pod")
 NODES = resource("", "Node")
+CONTROLLER_REVISIONS = resource("apps", "ControllerRevision")
 
 
 def _placement_fields(node: Obj) -> tuple[Any, ...]:
@@ -71,6 +75,14 @@ class DaemonSetController(Controller):
         self.nodes = self.informer(NODES)
         self.claims = PodClaims(
             ctx.client, pods=self.pods, owners=self.daemon_sets, enqueue=self.enqueue
+        )
+        self.histories = Histories(
+            ctx.client,
+            revisions=self.informer(CONTROLLER_REVISIONS),
+            daemon_sets=self.daemon_sets,
+            claims=self.claims,
+            enqueue=self.enqueue,
+            enqueue_key=self.queue.add,
         )
         self.expectations = Expectations()
         self._backoff: dict[tuple[str, str], tuple[float, float]] = {}  # delay, since
@@ -119,7 +131,11 @@ class DaemonSetController(Controller):
             return None
         by_node: dict[str, list[Obj]] = {}
         strays: list[Obj] = []  # pods for nodes that are gone
-        for pod in await self.claims.claim(daemon_set, selector):
+        claimed = await self.claims.claim(daemon_set, selector)
+        # The current template's revision names the hash its pods carry (Kubernetes'
+        # ``constructHistory``); an API error here is retried before any pod is made.
+        current, old = await self.histories.construct(daemon_set, selector, claimed)
+        for pod in claimed:
             if pod["metadata"].get("deletionTimestamp"):
                 continue
             node = daemon_pods.target_node(pod)
@@ -133,10 +149,7 @@ class DaemonSetController(Controller):
         states = [NodeState(n, nodes.get(n, NOT_HERE), tuple(by_node.get(n, ()))) for n in nodes]
         min_ready = int(spec.get("minReadySeconds") or 0)
         revision = Revision(
-            hash=daemon_pods.template_hash(
-                spec.get("template") or {},
-                int((daemon_set.get("status") or {}).get("collisionCount") or 0),
-            ),
+            hash=history.revision_hash(current),
             generation=daemon_set["metadata"].get("generation"),
             min_ready_seconds=min_ready,
             now=self.ctx.now(),
@@ -144,6 +157,7 @@ class DaemonSetController(Controller):
         requeue: list[float] = []
         if self.expectations.satisfied(key):
             requeue += await self._manage(key, daemon_set, states, strays, revision)
+            await self.histories.cleanup(daemon_set, old, claimed)
         revision = dataclasses.replace(revision, now=self.ctx.now())
         await self._write_status(daemon_set, daemon_set_status(states, revision))
         if min_ready:

@@ -1,4 +1,5 @@
-"""Namespaces, ConfigMaps, Secrets, Leases, and the NAME AGE table of every other kind."""
+"""Namespaces, ConfigMaps, Secrets, Leases, ControllerRevisions, and the NAME AGE table of
+every other kind."""
 
 from __future__ import annotations
 
@@ -45,12 +46,59 @@ from tests.controlplane.apiserver.builders import NOW, Obj, meta
             id="lease",
         ),
         pytest.param("coordination.k8s.io", "Lease", {"spec": {}}, [""], id="lease-released"),
+        pytest.param(
+            "apps",
+            "ControllerRevision",
+            {
+                "metadata": meta(
+                    ownerReferences=[
+                        {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "1"},
+                        {
+                            "apiVersion": "apps/v1",
+                            "kind": "DaemonSet",
+                            "name": "agent",
+                            "uid": "2",
+                            "controller": True,
+                        },
+                    ]
+                ),
+                "revision": 3,
+            },
+            ["daemonset.apps/agent", 3],
+            id="controllerrevision",
+        ),
+        pytest.param(
+            "apps",
+            "ControllerRevision",
+            {
+                "metadata": meta(
+                    ownerReferences=[
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Pod",
+                            "name": "p",
+                            "uid": "1",
+                            "controller": False,
+                        }
+                    ]
+                )
+            },
+            ["<none>", 0],
+            id="controllerrevision-orphan",
+        ),
         pytest.param("metrics.k8s.io", "NodeMetrics", {"usage": {"cpu": "1"}}, [], id="metrics"),
         pytest.param("example.com", "Widget", {"spec": {}}, [], id="unknown-kind"),
     ],
 )
 def test_cells(group: str, kind: str, obj: Obj, cells: list[tables.Cell]) -> None:
     assert tables.row(group, kind, {"metadata": meta(), **obj}, now=NOW) == ["x", *cells, "5m"]
+
+
+def test_controllerrevision_columns_are_kubernetes() -> None:
+    columns = tables.columns("apps", "ControllerRevision")
+    assert [(c.name, c.type) for c in columns] == [
+        ("Name", "string"), ("Controller", "string"), ("Revision", "number"), ("Age", "string"),
+    ]  # fmt: skip
 
 
 def test_namespace_phase_reads_as_active_when_unset() -> None:

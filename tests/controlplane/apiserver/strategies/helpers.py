@@ -21,7 +21,7 @@ Obj = dict[str, Any]
 Mutation = Callable[[Obj], object]
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 _GROUPS = {"Deployment": "apps", "ReplicaSet": "apps", "DaemonSet": "apps", "Job": "batch",
-           "Lease": "coordination.k8s.io"}  # fmt: skip
+           "ControllerRevision": "apps", "Lease": "coordination.k8s.io"}  # fmt: skip
 
 
 def resource(kind: str) -> Resource:
