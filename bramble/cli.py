@@ -141,6 +141,65 @@ def main(log_level: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A KubeSchedulerConfiguration file (profiles, plugins, weights, sampling).",
 )
+@click.option(
+    "--node-monitor-grace-period",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Seconds without a lease renewal before a node is NotReady and tainted "
+    "unreachable (more than the agents' 10 s renewal interval).",
+)
+@click.option(
+    "--node-monitor-period",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between looks at every node's health, events or not.",
+)
+@click.option(
+    "--node-startup-grace-period",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds a node that never posted a Ready status has before it is NotReady.",
+)
+@click.option(
+    "--unhealthy-zone-threshold",
+    type=float,
+    default=0.55,
+    show_default=True,
+    help="Share (0-1) of a zone's nodes (more than 2) that, unhealthy at once, stops "
+    "evictions in the zone.",
+)
+@click.option(
+    "--node-eviction-rate",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Newly unhealthy nodes per second, per zone, whose pods start their eviction "
+    "clock (0.1: one node every 10 s; the first at once).",
+)
+@click.option(
+    "--terminated-pod-gc-threshold",
+    type=int,
+    default=1000,
+    show_default=True,
+    help="Finished pods kept; the oldest beyond it are deleted (0: keep them all).",
+)
+@click.option(
+    "--default-not-ready-toleration-seconds",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Seconds a new pod tolerates a not-ready node before it is evicted.",
+)
+@click.option(
+    "--default-unreachable-toleration-seconds",
+    type=int,
+    default=30,
+    show_default=True,
+    help="Seconds a new pod tolerates an unreachable node before it is evicted.",
+)
 def server(
     data_dir: Path,
     store_url: str | None,
@@ -158,11 +217,35 @@ def server(
     controller_names: str | None,
     scheduler_in_process: bool,
     scheduler_config: Path | None,
+    node_monitor_grace_period: float,
+    node_monitor_period: float,
+    node_startup_grace_period: float,
+    unhealthy_zone_threshold: float,
+    node_eviction_rate: float,
+    terminated_pod_gc_threshold: int,
+    default_not_ready_toleration_seconds: int,
+    default_unreachable_toleration_seconds: int,
 ) -> None:
     """Run the control plane on this machine (apiserver on HTTPS; DATA_DIR/admin.kubeconfig
     is written for kubectl)."""
     from bramble.server import ServerError, ServerOptions, parse_listen, run
+    from controlplane.controllers.settings import (
+        ControllerSettings,
+        NodeLifecycleSettings,
+        PodGCSettings,
+    )
     from controlplane.store import StoreError
+
+    settings = ControllerSettings(
+        node_lifecycle=NodeLifecycleSettings(
+            node_monitor_grace_period=node_monitor_grace_period,
+            node_monitor_period=node_monitor_period,
+            node_startup_grace_period=node_startup_grace_period,
+            unhealthy_zone_threshold=unhealthy_zone_threshold,
+            node_eviction_rate=node_eviction_rate,
+        ),
+        pod_gc=PodGCSettings(terminated_pod_gc_threshold=terminated_pod_gc_threshold),
+    )
 
     try:
         host, port = parse_listen(listen)
@@ -184,6 +267,9 @@ def server(
             controller_names=controller_names,
             scheduler_config=scheduler_config,
             scheduler_in_process=scheduler_in_process,
+            controller_settings=settings,
+            default_not_ready_toleration_seconds=default_not_ready_toleration_seconds,
+            default_unreachable_toleration_seconds=default_unreachable_toleration_seconds,
         )
         runner.run(run(options))
     except (StoreError, ServerError) as e:

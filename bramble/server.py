@@ -13,6 +13,11 @@ certificate the server issues itself from the cluster CA each start, for user
 ``system:masters``: bramble's authorizer has no narrower role they fit (they read and
 write most kinds), and a user of their own, unlike the apiserver's identity, makes their
 requests recognisable in the audit log.
+
+The node-lifecycle and pod-GC flags (kube-controller-manager's names) go to the
+controller-manager process as the same flags (controlplane/controllers/settings.py), the
+default toleration seconds to the apiserver's pod admission; values that cannot work
+stop the server before anything starts (``check_node_lifecycle``).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from controlplane.controllers.settings import ControllerSettings, problem, to_args
 from controlplane.store import Store, default_url, open_store
 from controlplane.store.compactor import Compactor
 
@@ -57,6 +63,11 @@ class ServerOptions:
     scheduler_in_process: bool = False  # in this process, not a child process of its own
     controllers: bool = True  # run the controller manager (leader-elected)
     controller_names: str | None = None  # comma-separated; None: all of them
+    # Node lifecycle and pod GC (kube-controller-manager's flags), for the controllers.
+    controller_settings: ControllerSettings = field(default_factory=ControllerSettings)
+    # The apiserver's DefaultTolerationSeconds admission (admission.py's 30 s).
+    default_not_ready_toleration_seconds: int = 30
+    default_unreachable_toleration_seconds: int = 30
 
 
 class ServerError(Exception):
@@ -96,10 +107,12 @@ async def run(options: ServerOptions, *, ready: asyncio.Event | None = None) -> 
 async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
     from controlplane.apiserver.auth import pki as pkis
     from controlplane.apiserver.server import ApiServer
+    from controlplane.apiserver.strategies.pods.admission import DefaultTolerations
 
     data_dir = options.data_dir
     scheduler_config = await _scheduler_config(options)
     _check_controllers(options)
+    check_node_lifecycle(options)
     try:
         await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
@@ -120,6 +133,10 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         watch_cache_size=options.watch_cache_size,
         agent_ssl=await asyncio.to_thread(pkis.client_ssl_context, pki),
         pki=pki,
+        default_tolerations=DefaultTolerations(
+            not_ready_seconds=options.default_not_ready_toleration_seconds,
+            unreachable_seconds=options.default_unreachable_toleration_seconds,
+        ),
     )
     embedded: asyncio.Task[None] | None = None
     components: list[asyncio.Task[None]] = []
@@ -163,10 +180,9 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             )
             components.append(asyncio.create_task(scheduler, name="scheduler"))
         if options.controllers:
-            names = options.controller_names
             manager = _component_process(
                 options, pki, url, name="controllers", user="system:kube-controller-manager",
-                args=[] if names is None else ["--controllers", names],
+                args=controller_args(options),
             )  # fmt: skip
             components.append(asyncio.create_task(manager, name="controllers"))
         if options.agent:
@@ -256,6 +272,34 @@ def _check_controllers(options: ServerOptions) -> None:
             f"--controllers: unknown controller {', '.join(unknown) or '(none given)'}; "
             f"known: {', '.join(CONTROLLERS)} (or --no-controllers for none)"
         )
+
+
+def check_node_lifecycle(options: ServerOptions) -> None:
+    """Node-lifecycle, pod GC and default toleration values that cannot work stop the
+    server with the flag, the reason and a value to use."""
+    found = problem(options.controller_settings)
+    for flag, seconds in (
+        ("--default-not-ready-toleration-seconds", options.default_not_ready_toleration_seconds),
+        (
+            "--default-unreachable-toleration-seconds",
+            options.default_unreachable_toleration_seconds,
+        ),
+    ):
+        if found is None and seconds < 0:
+            found = (
+                f"{flag} {seconds}: the seconds a pod stays on a tainted node, 0 or more "
+                "(30 is the default)"
+            )
+    if found is not None:
+        raise ServerError(found)
+
+
+def controller_args(options: ServerOptions) -> list[str]:
+    """The controller-manager process's arguments besides its kubeconfig and log level."""
+    names = options.controller_names
+    return ([] if names is None else ["--controllers", names]) + to_args(
+        options.controller_settings
+    )
 
 
 async def _scheduler_config(options: ServerOptions) -> object:

@@ -21,6 +21,10 @@ from controlplane.apiserver.auth.pki import Pki
 from controlplane.apiserver.cache import WatchCache
 from controlplane.apiserver.namespaces import NamespaceFinalizer
 from controlplane.apiserver.objects import Clock, Objects, utcnow
+from controlplane.apiserver.strategies.pods.admission import (
+    DefaultTolerations,
+    configure_default_tolerations,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,10 @@ class ApiServer:
         watch_cache_size: int = 4096,
         agent_ssl: ssl.SSLContext | None = None,
         pki: Pki | None = None,
+        default_tolerations: DefaultTolerations | None = None,
     ) -> None:
+        # Process-wide, as the admission plugin's flags are in Kubernetes (admission.py).
+        configure_default_tolerations(default_tolerations or DefaultTolerations())
         self._agent_ssl = agent_ssl
         self._pki = pki
         self.store = store

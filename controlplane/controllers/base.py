@@ -30,6 +30,7 @@ from api.events import EventRecorder
 from api.informer import Informer, key_of
 from api.resources import Resource
 from controlplane.controllers.owners import controller_key
+from controlplane.controllers.settings import ControllerSettings
 from controlplane.controllers.workqueue import ShutDown, WorkQueue
 
 logger = logging.getLogger(__name__)
@@ -81,12 +82,14 @@ class SharedInformers:
 @dataclass
 class Context:
     """What every controller gets: the API client, the shared informers, the event
-    recorder and the clock (injected in tests)."""
+    recorder, the clock (injected in tests) and the settings (``bramble server``'s
+    flags, settings.py)."""
 
     client: ApiClient
     informers: SharedInformers
     recorder: EventRecorder
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
 
 
 class Expectations:

@@ -16,8 +16,9 @@ import importlib
 import logging
 import socket
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +26,7 @@ from api.client import ApiClient
 from api.events import EventRecorder
 from api.leaderelection import ElectionConfig, LeaderElector
 from controlplane.controllers.base import COMPONENT, Context, Controller, SharedInformers
+from controlplane.controllers.settings import ControllerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class ManagerConfig:
     lease_duration: float = 15.0  # kube-controller-manager's defaults
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
 
 
 async def run_controllers(
@@ -80,11 +83,19 @@ async def run_controllers(
     *,
     identity: str,
     ready: asyncio.Event | None = None,
+    settings: ControllerSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
-    """One term: informers, controllers, workers, until cancelled."""
+    """One term: informers, controllers, workers, until cancelled. ``clock``: the
+    controllers' ``Context.now`` (tests inject one)."""
     informers = SharedInformers(client)
     recorder = EventRecorder(client, instance=identity, component=COMPONENT, action="Reconcile")
-    ctx = Context(client=client, informers=informers, recorder=recorder)
+    ctx = Context(
+        client=client, informers=informers, recorder=recorder,
+        settings=settings or ControllerSettings(),
+    )  # fmt: skip
+    if clock is not None:
+        ctx.now = clock
     controllers = [cls(ctx) for cls in classes]
     informers.start()
     tasks = [asyncio.create_task(recorder.run(), name="controller-events")]
@@ -120,7 +131,9 @@ async def run_manager(
     try:
 
         async def lead() -> None:
-            await run_controllers(client, classes, identity=identity, ready=ready)
+            await run_controllers(
+                client, classes, identity=identity, ready=ready, settings=config.settings
+            )
 
         if not config.leader_elect:
             await lead()

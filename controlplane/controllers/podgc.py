@@ -8,7 +8,10 @@ will.
 * Stuck terminating: a pod whose deletion grace period is over, on a node that is gone
   or not Ready, is never confirmed by an agent: it is force-deleted.
 * Terminated pods (Succeeded/Failed) beyond ``terminated_pod_gc_threshold``, oldest
-  first (Kubernetes keeps 12500; a Raspberry Pi's apiserver is happier with 1000).
+  first (Kubernetes keeps 12500; a Raspberry Pi's apiserver is happier with 1000; 0
+  keeps them all, as in Kubernetes).
+
+Settings: ``PodGCSettings`` (``Context.settings``, ``--terminated-pod-gc-threshold``).
 
 Pods removed as orphans or stuck are first marked Failed with the DisruptionTarget
 condition (reason DeletionByPodGC), as Kubernetes does, so that a Job counts them as
@@ -25,13 +28,13 @@ import asyncio
 import copy
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Final
 
 from api import errors
 from api.resources import resource
 from controlplane.controllers.base import Context, Controller, Result
+from controlplane.controllers.settings import PodGCSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +44,6 @@ PODS = resource("", "Pod")
 NODES = resource("", "Node")
 KEY: Final = "podgc"
 _PARALLEL: Final = 10  # deletions in flight at once (Kubernetes: 20 workers)
-
-
-@dataclass(frozen=True, slots=True)
-class PodGCSettings:
-    terminated_pod_gc_threshold: int = 1000  # Kubernetes: 12500
-    gc_check_period: float = 10.0  # Kubernetes: 20 s
-    orphan_quarantine: float = 20.0  # Kubernetes: 40 s
 
 
 def _time(value: object) -> datetime | None:
@@ -66,13 +62,16 @@ def _node_of(pod: Obj) -> str:
 def terminated_excess(pods: Iterable[Obj], threshold: int) -> list[Obj]:
     """The terminated pods to delete so that at most ``threshold`` remain: the oldest
     (by creationTimestamp, then namespace and name, so a tie is decided the same way
-    every time). Pods already being deleted are not counted, nor chosen again."""
+    every time). Pods already being deleted are not counted, nor chosen again. A
+    threshold of 0 (or less) switches this off, as in Kubernetes."""
+    if threshold <= 0:
+        return []
     terminated = [
         p for p in pods if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
     ]
     candidates = [p for p in terminated if not p["metadata"].get("deletionTimestamp")]
     # The ones already going will be gone: only the rest of the excess is chosen.
-    excess = len(candidates) - max(0, threshold)
+    excess = len(candidates) - threshold
     if excess <= 0:
         return []
 
@@ -116,10 +115,10 @@ class PodGC(Controller):
     name: ClassVar[str] = "podgc"
     component: ClassVar[str] = "pod-garbage-collector"
     workers: ClassVar[int] = 1
-    settings: ClassVar[PodGCSettings] = PodGCSettings()
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
+        self.settings: PodGCSettings = ctx.settings.pod_gc
         self.pods = self.informer(PODS)
         self.nodes = self.informer(NODES)
         self.nodes.add_handlers(on_delete=lambda _node: self.queue.add(KEY))

@@ -175,3 +175,65 @@ def test_bad_component_options_give_one_line_and_status_1(
     assert says in errors[0]
     assert "known: " in errors[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        pytest.param(["--node-monitor-grace-period", "5"],
+                     "must be longer than the agents' lease renewal interval (10 s)", id="grace"),
+        pytest.param(["--node-monitor-grace-period", "0"], "use at least 20", id="grace-0"),
+        pytest.param(["--unhealthy-zone-threshold", "1.5"], "from 0 to 1", id="threshold"),
+        pytest.param(["--node-eviction-rate", "-0.1"], "more than 0", id="rate"),
+        pytest.param(["--terminated-pod-gc-threshold", "-1"], "0 or more", id="podgc"),
+        pytest.param(["--default-unreachable-toleration-seconds", "-5"], "0 or more",
+                     id="toleration"),
+    ],
+)  # fmt: skip
+def test_bad_node_lifecycle_values_give_one_line_and_status_1(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    data = tmp_path / "data"
+    result = subprocess.run(
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"bramble: error: {args[0]} {args[1]}: ")
+    assert says in errors[0]
+    assert "default" in errors[0]  # the fix: a value that works
+    assert "Traceback" not in result.stderr
+    assert not data.exists()  # refused before anything started
+
+
+async def test_default_toleration_seconds_reach_pod_admission(tmp_path: Path) -> None:
+    from api.client import ApiClient
+    from api.resources import resource
+    from tests.support.cluster import BrambleServer
+
+    server = BrambleServer.start(
+        tmp_path / "data", "--no-scheduler", "--no-controllers",
+        "--default-unreachable-toleration-seconds", "7",
+    )  # fmt: skip
+    try:
+        client = await ApiClient.from_kubeconfig(server.kubeconfig)
+        try:
+            body = {
+                "metadata": {"name": "p"},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            }
+            created = await client.create(resource("", "Pod"), "default", body)
+        finally:
+            await client.close()
+    finally:
+        assert server.stop() == 0
+    tolerations = {t["key"]: t["tolerationSeconds"] for t in created["spec"]["tolerations"]}
+    assert tolerations == {
+        "node.kubernetes.io/not-ready": 30,
+        "node.kubernetes.io/unreachable": 7,
+    }

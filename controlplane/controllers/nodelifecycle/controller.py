@@ -10,7 +10,9 @@ One reconcile of a node, at ``now`` (``Context.now``):
    them). A lease that comes back restores the conditions the agent last posted, since
    the agent only writes its status when it changes or once a minute;
 3. taints: what taints.py says, NoExecute ones held back while the zone's evictions are
-   stopped (a switch reboot must not move every pod of the lab);
+   stopped (a switch reboot must not move every pod of the lab), and a node's first
+   NoExecute taint only when its zone's token bucket allows (ratelimit.py: at most
+   ``node_eviction_rate`` newly unhealthy nodes a second per zone);
 4. pods: evicted (graceful delete, event TaintManagerEviction) when a NoExecute taint is
    not tolerated or its tolerationSeconds ran out; a pod of an unreachable node whose
    deletion grace period has passed is deleted with grace 0, since its agent will never
@@ -42,6 +44,7 @@ from typing import Any, ClassVar, Final
 from api.resources import resource
 from controlplane.controllers.base import Context, Controller, Result
 from controlplane.controllers.nodelifecycle import health as hl
+from controlplane.controllers.nodelifecycle import ratelimit as rl
 from controlplane.controllers.nodelifecycle import status as st
 from controlplane.controllers.nodelifecycle import taints as tn
 from controlplane.controllers.nodelifecycle.eviction import PodEvictor
@@ -66,10 +69,11 @@ def _pod_node(pod: Obj) -> list[str]:
 class NodeLifecycleController(Controller):
     name: ClassVar[str] = "nodelifecycle"
     component: ClassVar[str] = "node-controller"
-    settings: ClassVar[hl.NodeLifecycleSettings] = hl.NodeLifecycleSettings()
 
     def __init__(self, ctx: Context) -> None:
         super().__init__(ctx)
+        self.settings = ctx.settings.node_lifecycle
+        self.limiter = rl.EvictionLimiter(self.settings.node_eviction_rate)
         self.nodes = self.informer(NODES)
         self.leases = self.informer(LEASES)
         self.pods = self.informer(PODS)
@@ -189,9 +193,22 @@ class NodeLifecycleController(Controller):
         self._known[key] = cached
         healths, allowed = self._zones(now)
         health = healths[key]
-        evicting = allowed.get(hl.zone_of(cached), True)
+        zone = hl.zone_of(cached)
+        evicting = allowed.get(zone, True)
         node = await self._update_status(cached, health, now)
+        deadlines = [now + timedelta(seconds=self.settings.node_monitor_period)]
         wanted = tn.desired_taints(node, health, evictions_allowed=evicting, now=now)
+        if tn.starts_eviction(node, wanted):
+            retry_at = self.limiter.take(zone, key, now)
+            if retry_at is not None:
+                # Tainted NoSchedule (and its pods marked not ready) now, NoExecute when
+                # the zone's next token is there.
+                logger.info(
+                    "node taint paced node=%s zone=%s retry_in=%.1fs",
+                    key, zone or "(none)", (retry_at - now).total_seconds(),
+                )  # fmt: skip
+                wanted = tn.desired_taints(node, health, evictions_allowed=False, now=now)
+                deadlines.append(retry_at)
         if wanted != ((node.get("spec") or {}).get("taints") or []):
             before = {(t.get("key"), t.get("effect")) for t in tn.no_execute_taints(node)}
             node = copy.deepcopy(node)
@@ -204,7 +221,8 @@ class NodeLifecycleController(Controller):
                 key, health.value, ",".join(f"{t['key']}:{t['effect']}" for t in wanted) or "-",
             )  # fmt: skip
             node = await self.ctx.client.update(NODES, None, key, node)
-        deadlines = [now + timedelta(seconds=self.settings.node_monitor_period)]
+        if health is hl.Health.READY or tn.eviction_tainted(node):
+            self.limiter.done(key)  # its token spent, or no longer wanted
         if health is not hl.Health.UNREACHABLE:
             ready = hl.condition(node, "Ready")
             grace = (
@@ -224,6 +242,7 @@ class NodeLifecycleController(Controller):
         self._observed.pop(name, None)
         self._replaced.pop(name, None)
         self._ever_ready.discard(name)
+        self.limiter.done(name)
         self.evictor.forget(name)
 
     async def _update_status(self, node: Obj, health: hl.Health, now: datetime) -> Obj:

@@ -19,28 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from controlplane.controllers.settings import NodeLifecycleSettings
+
 Obj = dict[str, Any]
 
 ZONE_LABEL: Final = "topology.kubernetes.io/zone"
-
-
-@dataclass(frozen=True, slots=True)
-class NodeLifecycleSettings:
-    """Timings and thresholds, named after kube-controller-manager's flags; the defaults
-    are bramble's home-lab ones (docs/operations.md, "Node failure and eviction")."""
-
-    # Kubernetes: 40 s. Four missed renewals of a 10 s lease would leave a dead Pi's
-    # pods down for too long; two (20 s) still rides out a switch or Wi-Fi blip.
-    node_monitor_grace_period: float = 20.0
-    # A node that never posted a Ready condition (still registering): Kubernetes' 60 s.
-    node_startup_grace_period: float = 60.0
-    # How often every node is looked at again even without events (Kubernetes: 5 s).
-    node_monitor_period: float = 5.0
-    # Kubernetes' unhealthyZoneThreshold: at least this share of a zone's nodes
-    # unhealthy (and more than two nodes in it) stops evictions there.
-    unhealthy_zone_threshold: float = 0.55
-    # A zone of this many nodes or fewer is never "partially disrupted" (only fully).
-    small_zone_size: int = 2
 
 
 class Health(enum.Enum):

@@ -105,6 +105,27 @@ def desired_taints(
     return result
 
 
+def eviction_tainted(node: Obj) -> bool:
+    """Does the node carry a not-ready or unreachable NoExecute taint?"""
+    return _owned_no_execute((node.get("spec") or {}).get("taints") or [])
+
+
+def _owned_no_execute(taints: Iterable[object]) -> bool:
+    return any(
+        isinstance(t, dict)
+        and t.get("key") in (NOT_READY, UNREACHABLE)
+        and t.get("effect") == NO_EXECUTE
+        for t in taints
+    )
+
+
+def starts_eviction(node: Obj, wanted: Sequence[Obj]) -> bool:
+    """Would ``wanted`` give the node its first not-ready or unreachable NoExecute taint
+    (start its pods' eviction clocks)? Swapping one for the other does not: the clocks
+    are running already. This is what the eviction rate paces."""
+    return _owned_no_execute(wanted) and not eviction_tainted(node)
+
+
 def no_execute_taints(node: Obj) -> list[Obj]:
     taints = (node.get("spec") or {}).get("taints") or []
     return [t for t in taints if isinstance(t, dict) and t.get("effect") == NO_EXECUTE]

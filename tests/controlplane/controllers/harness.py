@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from api.client import ApiClient
 from api.resources import resource
 from controlplane.controllers.base import Controller
 from controlplane.controllers.manager import run_controllers
+from controlplane.controllers.settings import ControllerSettings
 from tests.support.cluster import BrambleServer, unique
 from tests.support.waiting import new_namespace
 
@@ -77,12 +79,24 @@ async def namespace(client: ApiClient) -> str:
 
 @contextlib.asynccontextmanager
 async def running(
-    client: ApiClient, controllers: Sequence[type[Controller]]
+    client: ApiClient,
+    controllers: Sequence[type[Controller]],
+    *,
+    settings: ControllerSettings | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> AsyncIterator[None]:
-    """The controllers running (caches synced, workers started) for the block."""
+    """The controllers running (caches synced, workers started) for the block, with
+    ``settings`` (default: the production ones) and ``clock`` as ``Context.now``."""
     ready = asyncio.Event()
     task = asyncio.create_task(
-        run_controllers(client, list(controllers), identity=unique("test"), ready=ready)
+        run_controllers(
+            client,
+            list(controllers),
+            identity=unique("test"),
+            ready=ready,
+            settings=settings,
+            clock=clock,
+        )
     )
     waiter = asyncio.create_task(ready.wait())
     try:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -19,8 +19,10 @@ from api import errors
 from api.client import ApiClient
 from controlplane.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from controlplane.controllers.nodelifecycle import health as hl
+from controlplane.controllers.nodelifecycle import ratelimit as rl
 from controlplane.controllers.nodelifecycle import status as st
 from controlplane.controllers.nodelifecycle import taints as tn
+from controlplane.controllers.settings import ControllerSettings
 from tests.controlplane.controllers.harness import (
     EVENTS,
     LEASES,
@@ -216,6 +218,76 @@ def test_desired_taints(
     assert pairs(tn.desired_taints(current, health, evictions_allowed=allowed, now=T0)) == expected
 
 
+@pytest.mark.parametrize(
+    ("current", "wanted", "starts"),
+    [
+        ([], [UNREACH_NE], True),  # the first NoExecute taint: paced
+        ([], [NOT_READY_NE], True),
+        ([], [taint("unreachable", "NoSchedule")], False),
+        ([NOT_READY_NE], [UNREACH_NE], False),  # a swap: the clocks run already
+        ([UNREACH_NE], [UNREACH_NE], False),
+        ([{**MINE, "effect": "NoExecute"}], [{**MINE, "effect": "NoExecute"}, UNREACH_NE], True),
+    ],
+)
+def test_starts_eviction(current: list[Obj], wanted: list[Obj], starts: bool) -> None:
+    assert tn.starts_eviction(node(Ready="Unknown", taints=current), wanted) is starts
+
+
+# (what, zone, node, at second); the answer to a take: None, granted; a number: refused,
+# ask again at that second.
+Step = tuple[str, str, str, float]
+
+
+@pytest.mark.parametrize(
+    ("rate", "steps", "answers"),
+    [
+        pytest.param(0.1, [("take", "z", "pi-1", 0)], [None], id="one-dead-node-at-once"),
+        pytest.param(
+            0.1,
+            [("take", "z", "pi-1", 0), ("take", "z", "pi-2", 0), ("take", "z", "pi-2", 4),
+             ("take", "z", "pi-2", 10)],
+            [None, 10, 10, None],
+            id="two-at-once-10s-apart",
+        ),
+        pytest.param(
+            0.1, [("take", "z", "pi-1", 0), ("take", "other", "pi-2", 0)], [None, None],
+            id="a-bucket-per-zone",
+        ),
+        pytest.param(
+            0.1,
+            [("take", "z", "pi-1", 0), ("take", "z", "pi-1", 1), ("take", "z", "pi-2", 1),
+             ("done", "z", "pi-1", 2), ("take", "z", "pi-1", 2)],
+            [None, None, 10, None, 10],
+            id="a-granted-node-keeps-its-token-until-done",
+        ),
+        pytest.param(
+            0.1,
+            [("take", "z", "pi-1", 0), ("take", "z", "pi-2", 100), ("take", "z", "pi-3", 100)],
+            [None, None, 110],
+            id="burst-1-after-a-quiet-while",
+        ),
+        pytest.param(
+            0.1, [("take", "z", "pi-1", 100), ("take", "z", "pi-2", 50)], [None, 60],
+            id="a-clock-stepping-back-refills-nothing",
+        ),
+        pytest.param(
+            0.5, [("take", "z", "pi-1", 0), ("take", "z", "pi-2", 0)], [None, 2], id="rate-0.5",
+        ),
+    ],
+)  # fmt: skip
+def test_eviction_limiter(rate: float, steps: list[Step], answers: list[float | None]) -> None:
+    limiter = rl.EvictionLimiter(rate)
+    got: list[float | None] = []
+    for what, zone, name, second in steps:
+        if what == "done":
+            limiter.done(name)
+            got.append(None)
+            continue
+        retry_at = limiter.take(zone, name, at(second))
+        got.append(None if retry_at is None else round((retry_at - T0).total_seconds(), 6))
+    assert got == answers
+
+
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}
 DRAIN = "example.com/drain"
 CUSTOM = {"key": DRAIN, "value": "yes", "effect": "NoExecute"}
@@ -300,18 +372,17 @@ def test_conditions_go_unknown_and_come_back() -> None:
 # --- against the apiserver -----------------------------------------------------------
 
 
-class Fast(NodeLifecycleController):
-    settings: ClassVar[NodeLifecycleSettings] = NodeLifecycleSettings(
-        node_monitor_grace_period=1.0, node_monitor_period=0.2, node_startup_grace_period=5.0
-    )
+def controller_settings(**node_lifecycle: Any) -> ControllerSettings:
+    return ControllerSettings(node_lifecycle=NodeLifecycleSettings(**node_lifecycle))
 
 
-class Slow(NodeLifecycleController):
-    """A grace period long enough for a blip to fit into it, on a loaded machine."""
-
-    settings: ClassVar[NodeLifecycleSettings] = NodeLifecycleSettings(
-        node_monitor_grace_period=2.0, node_monitor_period=0.2, node_startup_grace_period=5.0
-    )
+FAST = controller_settings(
+    node_monitor_grace_period=1.0, node_monitor_period=0.2, node_startup_grace_period=5.0
+)
+# A grace period long enough for a blip to fit into it, on a loaded machine.
+SLOW = controller_settings(
+    node_monitor_grace_period=2.0, node_monitor_period=0.2, node_startup_grace_period=5.0
+)
 
 
 def micro(moment: datetime) -> str:
@@ -497,7 +568,7 @@ async def test_unreachable_node_is_tainted_and_its_pods_evicted(
     await set_pod_phase(client, default, "Running", ready=True)
     await lab.pod(ns, "forever", dead, toleration())
     assert any(t.get("tolerationSeconds") == 30 for t in default["spec"]["tolerations"])
-    async with running(client, [Fast]):
+    async with running(client, [NodeLifecycleController], settings=FAST):
         lab.stop(dead)
         gone = await wait_node(
             client, dead,
@@ -561,7 +632,7 @@ async def test_blip_shorter_than_the_grace_period_evicts_nothing(
     await lab.add("steady")
     await lab.pod(namespace, "on-blip", blip, toleration(seconds=0))
     await lab.pod(namespace, "on-witness", witness, toleration(seconds=0))
-    async with running(client, [Slow]):
+    async with running(client, [NodeLifecycleController], settings=SLOW):
         lab.stop(blip, witness)
         await asyncio.sleep(0.5)  # the outage itself (a switch port flapping), not a wait
         lab.resume(blip)
@@ -583,7 +654,7 @@ async def test_many_nodes_dark_at_once_taints_but_evicts_nothing(
     for i, name in enumerate(dark):
         await lab.pod(namespace, f"pod{i}", name, toleration(seconds=2))
     await lab.pod(namespace, "witnessed", witness, toleration(seconds=3))
-    async with running(client, [Fast]):
+    async with running(client, [NodeLifecycleController], settings=FAST):
         lab.stop(*dark, witness)
         for name in dark:
             await wait_node(client, name, has_taint("unreachable", "NoSchedule"), "tainted")
@@ -606,7 +677,7 @@ async def test_not_ready_and_cordoned_nodes(client: ApiClient, namespace: str, l
     await lab.add("fine")
     await lab.pod(namespace, "intolerant", sick, toleration("node.kubernetes.io/not-ready", 0))
     await lab.pod(namespace, "patient", sick)
-    async with running(client, [Fast]):
+    async with running(client, [NodeLifecycleController], settings=FAST):
         current = await client.get(NODES, None, sick)
         current["status"]["conditions"][0].update(status="False", reason="KubeletNotReady")
         await client.update(NODES, None, sick, current, subresource="status")
@@ -630,7 +701,7 @@ async def test_a_new_leader_keeps_a_dead_node_tainted(
     dead = await lab.add("dead")
     await lab.add("alive")
     await lab.pod(namespace, "patient", dead, toleration(seconds=4))
-    async with running(client, [Fast]):
+    async with running(client, [NodeLifecycleController], settings=FAST):
         lab.stop(dead)
         await wait_node(client, dead, has_taint("unreachable", "NoExecute"), "tainted")
     # The next term sees the node for the first time: it must not take that for a fresh
@@ -646,7 +717,7 @@ async def test_a_new_leader_keeps_a_dead_node_tainted(
 
     watching = asyncio.create_task(record())
     try:
-        async with running(client, [Fast]):
+        async with running(client, [NodeLifecycleController], settings=FAST):
             await wait_pod(client, namespace, "patient", deleting, "evicted")
     finally:
         watching.cancel()
@@ -665,7 +736,7 @@ async def test_a_registering_node_stops_no_evictions_and_its_removal_is_recorded
     listed = await client.list(NODES, None)
     assert not listed["items"], "this test needs a cluster with no other node"
     newborn = await lab.add("newborn", ready=False)
-    async with running(client, [Fast]):
+    async with running(client, [NodeLifecycleController], settings=FAST):
         await event(client, "default", newborn, "RegisteredNode")
         # NoExecute taints are held back while a zone's evictions are stopped.
         await wait_node(client, newborn, has_taint("not-ready", "NoExecute"), "tainted")
@@ -676,3 +747,73 @@ async def test_a_registering_node_stops_no_evictions_and_its_removal_is_recorded
     params = {"fieldSelector": f"involvedObject.name={newborn}"}
     reasons = {e["reason"] for e in (await client.list(EVENTS, "default", params=params))["items"]}
     assert "EvictionsStopped" not in reasons
+
+
+@pytest.mark.parametrize("grace", [1.0, 2.5])
+async def test_the_grace_period_is_the_one_in_the_settings(
+    client: ApiClient, lab: Lab, grace: float
+) -> None:
+    """``Context.settings`` reaches the controller: a node is marked Unknown once the
+    configured grace period is over, not before (nor after the default 20 s)."""
+    dead = await lab.add("dead")
+    await lab.add("alive")
+    settings = controller_settings(node_monitor_grace_period=grace, node_monitor_period=0.2)
+    async with running(client, [NodeLifecycleController], settings=settings):
+        lab.stop(dead)
+        stopped = time.monotonic()
+        await wait_node(client, dead, lambda n: ready_status(n) == "Unknown", "marked Unknown")
+        # Its last renewal came at most one 0.2 s tick before the stop.
+        assert time.monotonic() - stopped >= grace - 0.25
+        # The taints follow: the controller's last write for the node (the Lab deletes it).
+        await wait_node(client, dead, has_taint("unreachable", "NoExecute"), "tainted")
+
+
+class SpedUp:
+    """The controllers' clock (``Context.now``) running ``factor`` times faster than real
+    time: production timings (a 20 s grace period, a token every 10 s) against the Lab's
+    leases renewed every 0.2 s (1 s on this clock), so that the test takes seconds."""
+
+    def __init__(self, factor: float) -> None:
+        self._factor = factor
+        self._start = time.monotonic()
+        self._origin = datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._origin + timedelta(seconds=(time.monotonic() - self._start) * self._factor)
+
+
+# Production's node lifecycle settings, except how often a node is looked at without
+# events: a reconcile's requeue delay is in real seconds.
+PACED = controller_settings(node_monitor_period=0.2)
+
+
+def taint_times(node: Obj) -> dict[tuple[str, str], datetime]:
+    return {
+        (t["key"].rsplit("/", 1)[-1], t["effect"]): datetime.fromisoformat(t["timeAdded"])
+        for t in node["spec"]["taints"]
+    }
+
+
+async def test_nodes_dying_together_are_tainted_no_execute_a_token_apart(
+    client: ApiClient, lab: Lab
+) -> None:
+    """2 of 5 nodes die together (the zone is still healthy: evictions go on): the first
+    gets its NoExecute taint at once (the bucket starts full: a single dead node is
+    handled as fast as without the limit), the second only one token later, 10 s on the
+    controller's clock at the default --node-eviction-rate 0.1, tainted NoSchedule in
+    between, so their pods' eviction clocks start 10 s apart."""
+    names = [await lab.add(f"pi{i}") for i in range(5)]
+    dead = names[:2]
+    clock = SpedUp(5)
+    async with running(client, [NodeLifecycleController], settings=PACED, clock=clock.now):
+        lab.stop(*dead)
+        tainted = [
+            taint_times(await wait_node(client, n, has_taint("unreachable", "NoExecute"), "NE"))
+            for n in dead
+        ]
+    no_execute, no_schedule = ("unreachable", "NoExecute"), ("unreachable", "NoSchedule")
+    first, second = sorted(tainted, key=lambda times: times[no_execute])
+    assert first[no_execute] == first[no_schedule]  # at once
+    # timeAdded has whole seconds: 10 s apart shows as 9 at least.
+    assert second[no_execute] - second[no_schedule] >= timedelta(seconds=9)
+    assert second[no_execute] - first[no_execute] >= timedelta(seconds=9)

@@ -9,18 +9,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
 from api import errors
 from api.client import ApiClient
-from controlplane.controllers.podgc import (
-    PodGC,
-    PodGCSettings,
-    stuck_terminating,
-    terminated_excess,
-)
+from controlplane.controllers.podgc import PodGC, stuck_terminating, terminated_excess
+from controlplane.controllers.settings import ControllerSettings, PodGCSettings
 from tests.controlplane.controllers.harness import NODES, PODS, running, set_pod_phase
 from tests.support.cluster import unique
 from tests.support.waiting import wait_for
@@ -68,7 +64,8 @@ def pod(
             1,
             ["old"],
         ),
-        ([pod("a", phase="Failed")], 0, ["a"]),
+        ([pod("a", phase="Failed"), pod("b", phase="Failed")], 1, ["a"]),
+        ([pod("a", phase="Failed")], 0, []),  # 0: the collection is off, as in Kubernetes
     ],
 )
 def test_terminated_excess(pods: list[Obj], threshold: int, deleted: list[str]) -> None:
@@ -91,10 +88,9 @@ def test_stuck_terminating() -> None:
 # --- against the apiserver -----------------------------------------------------------
 
 
-class FastGC(PodGC):
-    settings: ClassVar[PodGCSettings] = PodGCSettings(
-        terminated_pod_gc_threshold=3, gc_check_period=0.2, orphan_quarantine=1.5
-    )
+FAST = ControllerSettings(
+    pod_gc=PodGCSettings(terminated_pod_gc_threshold=3, gc_check_period=0.2, orphan_quarantine=1.5)
+)
 
 
 class Nodes:
@@ -179,7 +175,7 @@ async def test_orphans_go_after_the_quarantine(
     marked = asyncio.create_task(
         wait_for(client, PODS, namespace, "on-doomed", failed_by_gc, what="marked Failed")
     )
-    async with running(client, [FastGC]):
+    async with running(client, [PodGC], settings=FAST):
         await nodes.add(late)
         await client.delete(NODES, None, doomed)
         await marked
@@ -196,7 +192,7 @@ async def test_stuck_terminating_pods_on_not_ready_nodes(
     fine = await nodes.add(unique("fine"))
     await bound_pod(client, namespace, "on-sick", sick)
     await bound_pod(client, namespace, "on-fine", fine)
-    async with running(client, [FastGC]):
+    async with running(client, [PodGC], settings=FAST):
         for name in ("on-sick", "on-fine"):
             await client.delete(PODS, namespace, name)  # graceful: 1 s
         await wait_gone(client, namespace, "on-sick")
@@ -216,7 +212,7 @@ async def test_terminated_pods_above_the_threshold_go_oldest_first(
     for i, p in enumerate(made):
         await set_pod_phase(client, p, "Succeeded" if i % 2 else "Failed", ready=False)
     await bound_pod(client, namespace, "running", node)
-    async with running(client, [FastGC]):
+    async with running(client, [PodGC], settings=FAST):
         await wait_gone(client, namespace, "done-0")
         await wait_gone(client, namespace, "done-1")
         listed = await client.list(PODS, namespace)

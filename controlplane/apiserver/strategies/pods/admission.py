@@ -1,12 +1,19 @@
 """What Kubernetes' pod admission plugins add on create: the default NoExecute tolerations
 (DefaultTolerationSeconds) and the priority (Priority).
 
+The tolerations' seconds are the apiserver's ``--default-not-ready-toleration-seconds``
+and ``--default-unreachable-toleration-seconds``: as in Kubernetes, where they are the
+plugin's own process-wide flags, they are set once per process (``ApiServer`` calls
+``configure_default_tolerations`` when it is built), since the pod strategy is a
+registry of pure functions without options of its own.
+
 bramble has no PriorityClass kind, so only the two built-in classes exist; any other
 ``priorityClassName`` is refused as the Priority plugin refuses an unknown class.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 from api import errors
@@ -19,6 +26,22 @@ DEFAULT_TOLERATION_SECONDS: Final = 30
 NOT_READY: Final = "node.kubernetes.io/not-ready"
 UNREACHABLE: Final = "node.kubernetes.io/unreachable"
 
+
+@dataclass(frozen=True, slots=True)
+class DefaultTolerations:
+    not_ready_seconds: int = DEFAULT_TOLERATION_SECONDS
+    unreachable_seconds: int = DEFAULT_TOLERATION_SECONDS
+
+
+_configured = DefaultTolerations()
+
+
+def configure_default_tolerations(defaults: DefaultTolerations) -> None:
+    """The seconds every pod created from now on in this process gets."""
+    global _configured
+    _configured = defaults
+
+
 SYSTEM_PRIORITIES: Final = {
     "system-node-critical": 2000001000,
     "system-cluster-critical": 2000000000,
@@ -26,13 +49,16 @@ SYSTEM_PRIORITIES: Final = {
 DEFAULT_PREEMPTION_POLICY: Final = "PreemptLowerPriority"
 
 
-def add_default_tolerations(spec: Obj) -> None:
-    """Tolerate not-ready and unreachable nodes for a while, unless the pod already
-    tolerates them (a toleration with that key, or no key, and NoExecute or no effect)."""
+def add_default_tolerations(spec: Obj, defaults: DefaultTolerations | None = None) -> None:
+    """Tolerate not-ready and unreachable nodes for a while (``defaults``, else the
+    process's configured ones), unless the pod already tolerates them (a toleration
+    with that key, or no key, and NoExecute or no effect)."""
+    chosen = defaults or _configured
     tolerations = spec.get("tolerations")
     if not isinstance(tolerations, list):
         tolerations = []
-    for key in (NOT_READY, UNREACHABLE):
+    seconds = {NOT_READY: chosen.not_ready_seconds, UNREACHABLE: chosen.unreachable_seconds}
+    for key, after in seconds.items():
         tolerated = any(
             isinstance(t, dict)
             and t.get("key") in (key, "", None)
@@ -45,7 +71,7 @@ def add_default_tolerations(spec: Obj) -> None:
                     "key": key,
                     "operator": "Exists",
                     "effect": "NoExecute",
-                    "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                    "tolerationSeconds": after,
                 }
             )
     spec["tolerations"] = tolerations
