@@ -185,9 +185,9 @@ class Objects:
             if dry_run:
                 meta["resourceVersion"] = str(revision)
                 return new
-            if _deletion_complete(resource, new):
-                return await self._remove(resource, key, name, revision, new)
             try:
+                if _deletion_complete(resource, new):
+                    return await self._remove(resource, key, name, revision, new)
                 kv = await self.store.update(key, storage.encode(new), expected_revision=revision)
             except st.Conflict as e:
                 fresh = functools.partial(storage.decode, e.current.value, e.current.mod_revision)
@@ -211,9 +211,29 @@ class Objects:
     async def delete(
         self, resource: Resource, namespace: str | None, name: str, options: DeleteOptions
     ) -> tuple[Obj, bool]:
-        """Delete or start a graceful deletion. Returns (object, removed now)."""
-        entry = self.get(resource, namespace, name)
-        current = entry.obj()
+        """Delete or start a graceful deletion. Returns (object, removed now). A write
+        that lands between the read and the delete (a status update) does not fail it:
+        the decision is taken again on the object as it now is, as Kubernetes'
+        conditional delete does; only the caller's own preconditions give 409."""
+        current = self.get(resource, namespace, name).obj()
+        for _ in range(_MAX_RETRIES):
+            try:
+                return await self._delete(resource, namespace, name, options, current)
+            except st.Conflict as e:
+                current = storage.decode(e.current.value, e.current.mod_revision)
+        raise errors.Conflict(
+            f'{resource.qualified} "{name}": too many concurrent updates; try again',
+            name=name, group=resource.group, kind=resource.plural,
+        )  # fmt: skip
+
+    async def _delete(
+        self,
+        resource: Resource,
+        namespace: str | None,
+        name: str,
+        options: DeleteOptions,
+        current: Obj,
+    ) -> tuple[Obj, bool]:
         meta = current["metadata"]
         if options.precondition_uid and options.precondition_uid != meta.get("uid"):
             raise errors.Conflict(
@@ -298,8 +318,12 @@ class Objects:
     async def _remove(
         self, resource: Resource, key: str, name: str, revision: int, last: Obj
     ) -> Obj:
+        """Delete the object at ``revision``; a write since raises st.Conflict (the
+        caller decides again), any other store error its API error."""
         try:
             kv = await self.store.delete(key, expected_revision=revision)
+        except st.Conflict:
+            raise
         except st.StoreError as e:
             raise storage.translate(e, resource, name) from e
         await self._settle(kv.mod_revision)
