@@ -23,6 +23,7 @@ from kubernetes.client.exceptions import ApiException
 
 from tests.e2e import objects as o
 from tests.support.cluster import BrambleServer, HttpsClient, running_server, unique
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.real("kubernetes-client")
 
@@ -175,7 +176,22 @@ def test_crud(api: ApiClient, namespace: str, kind: str) -> None:
     status = status_of(stale)
     assert (status["kind"], status["reason"], status["code"]) == ("Status", "Conflict", 409)
 
-    call("delete", name)
+    deleted = call("delete", name)
+    if kind == "Job":
+        # batch/v1 keeps a Job's pods unless told otherwise (as Kubernetes does): the Job
+        # waits for the garbage collector to orphan them, then goes
+        meta = deleted["metadata"] if isinstance(deleted, dict) else deleted.metadata
+        finalizers = meta["finalizers"] if isinstance(meta, dict) else meta.finalizers
+        assert finalizers == ["orphan"], deleted
+
+        def gone_yet() -> bool:
+            try:
+                call("read", name)
+            except ApiException as e:
+                return bool(e.status == 404)
+            return False
+
+        wait_until(gone_yet, timeout=30, what=f"Job {name} gone", every=0.2)
     if kind != "Namespace":  # a namespace first terminates (test_namespace_lifecycle)
         with pytest.raises(ApiException) as gone:
             call("read", name)
