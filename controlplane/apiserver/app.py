@@ -77,17 +77,21 @@ def _target(request: web.Request) -> routes.Target | None:
     return value if isinstance(value, routes.Target) else None
 
 
-_NODE_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/"
+_NODE_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+_LEADER_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
 
 
 def _is_heartbeat(request: web.Request) -> bool:
     """A node renewing its Lease or writing its status: what keeps it from being
-    declared dead. Kubernetes' API priority and fairness gives these a priority level of
-    their own (system-node-high); here they have an in-flight pool of their own, so a
-    burst of other requests (a 3000-replica rollout) cannot make healthy nodes miss
-    their heartbeats and be evicted. Who may write them is still checked as usual."""
+    declared dead; and the scheduler or controller manager renewing its leader Lease:
+    what keeps it from losing leadership (and the cluster its scheduler for a lease
+    duration). Kubernetes' API priority and fairness gives these priority levels of
+    their own (system-node-high, leader-election); here they have an in-flight pool of
+    their own, so a burst of other requests (a 3000-replica rollout) cannot make healthy
+    nodes miss their heartbeats and be evicted, or the leaders miss their renewals. Who
+    may write them is still checked as usual."""
     path = request.path
-    if path.startswith(_NODE_LEASES):
+    if path.startswith((_NODE_LEASES, _LEADER_LEASES)):
         return True
     return path.startswith("/api/v1/nodes/") and path.endswith("/status")
 

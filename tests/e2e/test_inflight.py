@@ -1,6 +1,7 @@
 """The in-flight limit (``--max-requests-inflight``): requests beyond it get 429 with
-Retry-After and nothing else happens; node heartbeats (Lease renewals, node status) have
-a pool of their own, so a flood of other requests cannot make healthy nodes look dead.
+Retry-After and nothing else happens; node heartbeats (Lease renewals, node status) and
+the control plane's leader Leases have a pool of their own, so a flood of other requests
+cannot make healthy nodes look dead or leaders lose their Lease.
 
 Requests are held in flight the way a slow client holds them: headers sent, body not
 yet (the server counts a request from its headers until its answer)."""
@@ -92,6 +93,15 @@ def test_beyond_the_limit_429_but_heartbeats_pass(limited: BrambleServer, tmp_pa
         current = json.loads(body)
         current["spec"]["renewTime"] = "2026-01-01T00:00:00.000000Z"
         status, _, body = request(admin, "PUT", path, current)
+        assert status == 200, body
+
+        # So is a scheduler or controller manager renewing its leader Lease.
+        leader = {**lease, "metadata": {"name": "bramble-scheduler", "namespace": "kube-system"},
+                  "spec": {"holderIdentity": "me", "leaseDurationSeconds": 15}}  # fmt: skip
+        leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
+        status, _, body = request(admin, "POST", leases, leader)
+        assert status == 201, body
+        status, _, body = request(admin, "GET", f"{leases}/bramble-scheduler")
         assert status == 200, body
     finally:
         for sock in held:
