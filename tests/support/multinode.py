@@ -48,6 +48,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -316,6 +317,7 @@ class Cluster:
         self._switch: netns.Switch | None = None
         self._reaper: subprocess.Popen[bytes] | None = None
         self.ca_hash = ""
+        self._ssh_keys_lock = threading.Lock()
 
     @classmethod
     @contextlib.contextmanager
@@ -440,16 +442,18 @@ class Cluster:
             )
 
     def ssh_keys(self) -> Path:
-        """The cluster's SSH host key and client key pair (created on first use)."""
+        """The cluster's SSH host key and client key pair (created on first use, once:
+        nodes start in parallel threads and all ask for them)."""
         keys = self.dir / "ssh"
-        if not keys.is_dir():
-            keys.mkdir(mode=0o700)
-            for name in ("host", "client"):
-                subprocess.run(
-                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name,
-                     "-f", str(keys / name)],
-                    check=True, capture_output=True, timeout=30,
-                )  # fmt: skip
+        with self._ssh_keys_lock:
+            if not keys.is_dir():
+                keys.mkdir(mode=0o700)
+                for name in ("host", "client"):
+                    subprocess.run(
+                        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name,
+                         "-f", str(keys / name)],
+                        check=True, capture_output=True, timeout=30,
+                    )  # fmt: skip
         return keys
 
 
