@@ -315,9 +315,8 @@ class PodWorker:
         try:
             # The kubelet's events: Pulling/Pulled around a pull (Always pulls every
             # time), "already present on machine" when none is needed.
-            present = await ctx.runtime.image_present(image)
             if policy is rt.PullPolicy.ALWAYS or (
-                present is None and policy is not rt.PullPolicy.NEVER
+                policy is not rt.PullPolicy.NEVER and await ctx.runtime.image_present(image) is None
             ):
                 ctx.recorder.record(
                     pod, "Normal", "Pulling", f'Pulling image "{image}"', field_path=where

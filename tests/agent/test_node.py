@@ -59,11 +59,13 @@ class Schedule:
 @dataclass
 class SlowApi(FakeApi):
     """Writes of Leases take ``write_seconds`` (an apiserver under load); the monotonic
-    time each write started is kept."""
+    time each write started is kept. The first ``unanswered`` writes never get an answer
+    (a connection that went half-open)."""
 
     schedule: Schedule | None = None
     write_seconds: float = 0.0
     writes_at: list[float] = field(default_factory=list)
+    unanswered: int = 0
 
     async def update(
         self,
@@ -76,6 +78,9 @@ class SlowApi(FakeApi):
     ) -> Obj:
         assert self.schedule is not None
         self.writes_at.append(self.schedule.now)
+        if self.unanswered > 0:
+            self.unanswered -= 1
+            await asyncio.Event().wait()  # never answered; only the renewal's deadline ends it
         self.schedule.advance(self.write_seconds)
         return await super().update(resource, namespace, name, obj, subresource=subresource)
 
@@ -192,32 +197,11 @@ async def test_a_failed_renewal_is_retried_soon_with_back_off() -> None:
         assert 0.1 * 2**attempt <= slept <= 0.3 * 2**attempt, schedule.sleeps
 
 
-@dataclass
-class HalfOpenApi(FakeApi):
-    """The first ``unanswered`` Lease writes never get an answer (a connection that went
-    half-open); later ones are answered."""
-
-    unanswered: int = 0
-
-    async def update(
-        self,
-        resource: Resource,
-        namespace: str | None,
-        name: str,
-        obj: Obj,
-        *,
-        subresource: str | None = None,
-    ) -> Obj:
-        if self.unanswered > 0:
-            self.unanswered -= 1
-            await asyncio.Event().wait()  # never answered; only the renewal's deadline ends it
-        return await super().update(resource, namespace, name, obj, subresource=subresource)
-
-
 async def test_a_renewal_without_an_answer_is_abandoned_after_an_interval_and_retried() -> None:
-    api = HalfOpenApi(unanswered=2)
+    api = SlowApi(unanswered=2)
     api.put(lease())
     schedule = Schedule(api.clock, renewals=3)  # two back-offs, then the sleep after success
+    api.schedule = schedule
     agent = node_agent(api, schedule)
     agent.settings.lease_interval = 0.05  # the deadline is one interval, of real time here
     with pytest.raises(Stop):
@@ -225,6 +209,7 @@ async def test_a_renewal_without_an_answer_is_abandoned_after_an_interval_and_re
     # two abandoned writes (unrecorded: never answered), each retried after a short
     # back-off, reading the Lease again since the outcome is unknown; then one answered
     assert verbs(api) == ["get", "get", "get", "update"]
+    assert len(api.writes_at) == 3
     assert api.unanswered == 0
     assert schedule.sleeps[:2] == pytest.approx([0.2, 0.4], rel=0.5)
     assert renew_time(api) != lease()["spec"]["renewTime"]

@@ -38,6 +38,23 @@ def wait_for(proc: subprocess.Popen[str], needle: str) -> str:
     raise AssertionError(f"{needle!r} never logged; the server said:\n{''.join(seen)}")
 
 
+def refused(*args: str) -> str:
+    """Run ``bramble server`` with ``args``, which must stop it at start-up: status 1,
+    exactly one ``bramble: error:`` line and no traceback. That line."""
+    result = subprocess.run(
+        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return errors[0]
+
+
 @pytest.fixture
 def server_procs() -> Iterator[list[subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
@@ -129,27 +146,7 @@ def test_bad_stores_give_one_line_and_status_1(tmp_path: Path, store: str, says:
 
     (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
     url = store.format(tmp_path=tmp_path, tmp=tmp_path, port=free_port())
-    result = subprocess.run(
-        [
-            *BRAMBLE,
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(tmp_path),
-            "--store",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
-    assert len(errors) == 1, result.stderr
-    assert says in errors[0]
-    assert "Traceback" not in result.stderr
+    assert says in refused("--data-dir", str(tmp_path), "--store", url)
 
 
 @pytest.mark.parametrize(
@@ -162,19 +159,9 @@ def test_bad_stores_give_one_line_and_status_1(tmp_path: Path, store: str, says:
 def test_bad_component_options_give_one_line_and_status_1(
     tmp_path: Path, args: list[str], says: str
 ) -> None:
-    result = subprocess.run(
-        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
-    assert len(errors) == 1, result.stderr
-    assert says in errors[0]
-    assert "known: " in errors[0]
-    assert "Traceback" not in result.stderr
+    error = refused("--data-dir", str(tmp_path), *args)
+    assert says in error
+    assert "known: " in error
 
 
 @pytest.mark.parametrize(
@@ -194,20 +181,10 @@ def test_bad_node_lifecycle_values_give_one_line_and_status_1(
     tmp_path: Path, args: list[str], says: str
 ) -> None:
     data = tmp_path / "data"
-    result = subprocess.run(
-        [*BRAMBLE, "server", "--listen", "127.0.0.1:0", "--data-dir", str(data), *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("bramble: error:")]
-    assert len(errors) == 1, result.stderr
-    assert errors[0].startswith(f"bramble: error: {args[0]} {args[1]}: ")
-    assert says in errors[0]
-    assert "default" in errors[0]  # the fix: a value that works
-    assert "Traceback" not in result.stderr
+    error = refused("--data-dir", str(data), *args)
+    assert error.startswith(f"bramble: error: {args[0]} {args[1]}: ")
+    assert says in error
+    assert "default" in error  # the fix: a value that works
     assert not data.exists()  # refused before anything started
 
 
