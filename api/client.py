@@ -15,19 +15,22 @@ import base64
 import os
 import ssl
 import tempfile
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import yaml
 
-from api import errors
+from api import errors, http
 from api.resources import Resource
 
 Obj = dict[str, Any]
+
+# what a path may hold unescaped (names are DNS labels; a caller's own %-escapes stay)
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 
 
 class KubeconfigError(Exception):
@@ -137,26 +140,42 @@ class ApiClient:
         self, creds: Credentials, *, context: ssl.SSLContext | bool, timeout: float = 30
     ) -> None:
         self.server = creds.server
-        self._headers = {"Accept": "application/json", "User-Agent": "bramble"}
+        url = urllib.parse.urlsplit(creds.server)
+        if url.scheme == "unix" and url.path:
+            # the server's own components: its local socket (controlplane/apiserver/local.py)
+            self._prefix = ""
+            self._pool = http.Pool("localhost", 0, context=None, unix_path=url.path)
+        elif url.scheme in ("https", "http") and url.hostname:
+            self._prefix = url.path.rstrip("/")
+            tls = context if isinstance(context, ssl.SSLContext) else None
+            if url.scheme == "https" and tls is None:
+                tls = ssl.create_default_context()
+            port = url.port or (443 if url.scheme == "https" else 80)
+            self._pool = http.Pool(url.hostname, port, context=tls, connect_timeout=min(timeout, 5))
+        else:
+            raise KubeconfigError(
+                f"the server {creds.server!r} is not an https:// (or unix://) URL"
+            )
+        headers = "Accept: application/json\r\nUser-Agent: bramble\r\n"
         if creds.token and not creds.cert_pem:
-            self._headers["Authorization"] = f"Bearer {creds.token}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5))
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context))
+            headers += f"Authorization: Bearer {creds.token}\r\n"
+        self._headers = headers
+        self._timeout = timeout
 
     @classmethod
     async def from_kubeconfig(cls, path: Path, *, request_timeout: float = 30) -> ApiClient:
-        import asyncio
-
         creds = await asyncio.to_thread(load_kubeconfig, path)
         context = await asyncio.to_thread(ssl_context, creds)
         return cls(creds, context=context, timeout=request_timeout)
 
     async def close(self) -> None:
-        await self._session.close()
-        # aiohttp closes TLS transports on later loop iterations (its documentation's
-        # "graceful shutdown" advice): give them those, so that a client closed just
-        # before its loop ends leaves no unclosed transport behind.
-        await asyncio.sleep(0.01)
+        await self._pool.close()
+
+    def _target(self, path: str, params: Mapping[str, str] | None) -> str:
+        target = self._prefix + urllib.parse.quote(path, safe=_PATH_SAFE)
+        if params:
+            target += "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+        return target
 
     async def request(
         self,
@@ -167,24 +186,44 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Any:
-        data = None if body is None else (body if isinstance(body, bytes) else orjson.dumps(body))
-        headers = dict(self._headers)
-        if data is not None:
-            headers["Content-Type"] = content_type
-        try:
-            async with self._session.request(
-                method, self.server + path, data=data, params=params, headers=headers,
-                timeout=self._timeout,
-            ) as resp:  # fmt: skip
-                raw = await resp.read()
-                status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as e:
-            raise errors.ServiceUnavailable(
-                f"cannot reach the apiserver at {self.server}: {e or type(e).__name__}"
-            ) from e
-        if status >= 400:
-            raise _error(raw, status)
+        """A request and its JSON answer (None if empty); an error answer is raised as
+        the ``api.errors`` class it stands for."""
+        raw = await self.request_bytes(
+            method, path, body=body, params=params, content_type=content_type
+        )
         return orjson.loads(raw) if raw else None
+
+    async def request_bytes(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> bytes:
+        """``request`` for an answer that is not JSON (``/metrics``): its bytes."""
+        data = None if body is None else (body if isinstance(body, bytes) else orjson.dumps(body))
+        headers = self._headers
+        if data is not None:
+            headers += f"Content-Type: {content_type}\r\n"
+        try:
+            async with asyncio.timeout(self._timeout):
+                response = await self._pool.request(
+                    method, self._target(path, params), headers, data
+                )
+        except TimeoutError as e:
+            raise errors.ServiceUnavailable(
+                f"the apiserver at {self.server} did not answer {method} {path} "
+                f"within {self._timeout:g} s"
+            ) from e
+        except ConnectionError as e:
+            raise errors.ServiceUnavailable(
+                f"cannot reach the apiserver at {self.server}: {e}"
+            ) from e
+        if response.status >= 400:
+            raise _error(response.body, response.status)
+        return response.body
 
     # --- typed helpers ------------------------------------------------------------------
 
@@ -267,22 +306,21 @@ class ApiClient:
         """Watch events (dicts with ``type`` and ``object``) until the server ends the
         stream. An ERROR event is raised as the error it carries (e.g. Expired)."""
         query = {**(params or {}), "watch": "true"}
+        target = self._target(path_for(resource, namespace), query)
         try:
-            async with self._session.get(
-                self.server + path_for(resource, namespace), params=query, headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5, sock_read=None),
-            ) as resp:  # fmt: skip
-                if resp.status >= 400:
-                    raise _error(await resp.read(), resp.status)
-                async for line in resp.content:
+            async with self._pool.stream("GET", target, self._headers) as (status, conn):
+                if status >= 400:
+                    raise _error(b"\n".join([line async for line in conn.lines()]), status)
+                async for line in conn.lines():
                     if not line.strip():
                         continue
                     event: Obj = orjson.loads(line)
                     if event.get("type") == "ERROR":
-                        status = event.get("object") or {}
-                        raise errors.from_status(status, http_code=int(status.get("code", 500)))
+                        status_obj = event.get("object") or {}
+                        code = int(status_obj.get("code", 500))
+                        raise errors.from_status(status_obj, http_code=code)
                     yield event
-        except aiohttp.ClientError as e:
+        except ConnectionError as e:
             raise errors.ServiceUnavailable(f"the watch on {self.server} broke: {e}") from e
 
 

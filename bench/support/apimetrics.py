@@ -46,10 +46,7 @@ async def snapshot(client: ApiClient) -> Snapshot:
 
 
 async def _get_text(client: ApiClient, path: str) -> str:
-    # ApiClient.request parses JSON and /metrics is text: its session, as it uses it.
-    session = client._session
-    async with session.get(client.server + path, headers=client._headers) as resp:
-        return await resp.text()
+    return (await client.request_bytes("GET", path)).decode()
 
 
 def served(before: Snapshot, after: Snapshot, *, top: int = 12) -> list[str]:
