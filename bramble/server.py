@@ -6,13 +6,15 @@ store compacted, and on SIGINT or SIGTERM stops accepting requests, closes the s
 cleanly (in-flight writes finish, the WAL is checkpointed) and exits.
 
 Once the apiserver is ready it starts, unless switched off, the scheduler and the
-controller manager (clients of the API over HTTPS, each with leader election, each a
-child process of its own) and the embedded agent. A component's credential is a client
-certificate the server issues itself from the cluster CA each start, for user
+controller manager (clients of the API, each with leader election, each a child process
+of its own) and the embedded agent. The components reach the apiserver through its local
+socket (controlplane/apiserver/auth/local.py: a Unix socket only this user can open, no
+TLS to pay for on either end), each with a token made at every start, as user
 ``system:kube-scheduler`` or ``system:kube-controller-manager`` in group
 ``system:masters``: bramble's authorizer has no narrower role they fit (they read and
 write most kinds), and a user of their own, unlike the apiserver's identity, makes their
-requests recognisable in the audit log.
+requests recognisable in the audit log. The embedded agent uses HTTPS and a node
+certificate, as every other node's agent does.
 
 The node-lifecycle and pod-GC flags (kube-controller-manager's names) go to the
 controller-manager process as the same flags (controlplane/controllers/settings.py), the
@@ -42,6 +44,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 6443
+# the control-plane components the server runs, by name (their directory in the data
+# directory, their module), and the user each is
+_COMPONENTS = {
+    "scheduler": "system:kube-scheduler",
+    "controllers": "system:kube-controller-manager",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,7 @@ async def run(options: ServerOptions, *, ready: asyncio.Event | None = None) -> 
 
 
 async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Event | None) -> None:
+    from controlplane.apiserver.auth import identity, local
     from controlplane.apiserver.auth import pki as pkis
     from controlplane.apiserver.server import ApiServer
     from controlplane.apiserver.strategies.pods.admission import DefaultTolerations
@@ -123,6 +132,13 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
     except BaseException:
         await store.close()
         raise
+    socket = local.socket_path(data_dir)
+    local_users, local_tokens = local.LocalUsers.make(
+        {
+            name: identity.authenticated(user, [identity.GROUP_MASTERS])
+            for name, user in _COMPONENTS.items()
+        }
+    )
     apiserver = ApiServer(
         store,
         host=options.host,
@@ -137,6 +153,8 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             not_ready_seconds=options.default_not_ready_toleration_seconds,
             unreachable_seconds=options.default_unreachable_toleration_seconds,
         ),
+        local_socket=socket,
+        local_users=local_users,
     )
     embedded: asyncio.Task[None] | None = None
     components: list[asyncio.Task[None]] = []
@@ -151,6 +169,11 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
                 f"cannot listen on {options.host}:{options.port}: {e.strerror}; "
                 "is another server running there? choose another with --listen"
             ) from e
+        for name in _COMPONENTS:  # their kubeconfigs: the local socket, a token each
+            await asyncio.to_thread(
+                local.write_local_kubeconfig, data_dir / name / "kubeconfig", socket,
+                user=_COMPONENTS[name], token=local_tokens[name],
+            )  # fmt: skip
         kubeconfig = data_dir / "admin.kubeconfig"
         await asyncio.to_thread(
             _write_admin_kubeconfig, pki, kubeconfig, server_url(options.host, apiserver.port)
@@ -162,11 +185,10 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
             kubeconfig,
             pkis.ca_fingerprint(pki),
         )
-        url = server_url(options.host, apiserver.port)
         if options.scheduler and options.scheduler_in_process:
             components.append(
                 asyncio.create_task(
-                    _embedded_scheduler(options, pki, url, scheduler_config), name="scheduler"
+                    _embedded_scheduler(options, scheduler_config), name="scheduler"
                 )
             )
         elif options.scheduler:
@@ -175,15 +197,10 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
                 if options.scheduler_config is None
                 else ["--config", str(options.scheduler_config)]
             )
-            scheduler = _component_process(
-                options, pki, url, name="scheduler", user="system:kube-scheduler", args=args
-            )
+            scheduler = _component_process(options, name="scheduler", args=args)
             components.append(asyncio.create_task(scheduler, name="scheduler"))
         if options.controllers:
-            manager = _component_process(
-                options, pki, url, name="controllers", user="system:kube-controller-manager",
-                args=controller_args(options),
-            )  # fmt: skip
+            manager = _component_process(options, name="controllers", args=controller_args(options))
             components.append(asyncio.create_task(manager, name="controllers"))
         if options.agent:
             embedded = asyncio.create_task(
@@ -316,7 +333,7 @@ async def _scheduler_config(options: ServerOptions) -> object:
 
 
 async def _component_process(
-    options: ServerOptions, pki: object, url: str, *, name: str, user: str, args: Sequence[str] = ()
+    options: ServerOptions, *, name: str, args: Sequence[str] = ()
 ) -> None:
     """A control-plane component as a child process (``python -m controlplane.<name>``),
     restarted with back-off if it dies. Its own interpreter: measured with
@@ -327,7 +344,6 @@ async def _component_process(
     a Ctrl-C in the terminal reaches the server only, which stops its children in order
     (SIGTERM: they release their Leases), never one half-way through its start."""
     kubeconfig = options.data_dir / name / "kubeconfig"
-    await asyncio.to_thread(_write_component_kubeconfig, pki, kubeconfig, url, user)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     command = [sys.executable, "-m", f"controlplane.{name}", "--kubeconfig", str(kubeconfig)]
     command += ["--log-level", level if level in ("debug", "info", "warning", "error") else "info"]
@@ -360,39 +376,20 @@ async def _stop_child(proc: asyncio.subprocess.Process) -> None:
         await proc.wait()
 
 
-async def _embedded_scheduler(
-    options: ServerOptions, pki: object, url: str, config: object
-) -> None:
+async def _embedded_scheduler(options: ServerOptions, config: object) -> None:
     """The scheduler in this process (``--scheduler-in-process``: about 40 MB less, but
-    it competes with the apiserver for one interpreter), with its own client
-    certificate, over the same HTTPS API as any other client."""
+    it competes with the apiserver for one interpreter), a client of the API through
+    the local socket as the scheduler process is."""
     from controlplane.scheduler.config import SchedulerConfig
     from controlplane.scheduler.run import run_scheduler
 
     kubeconfig = options.data_dir / "scheduler" / "kubeconfig"
-    user = "system:kube-scheduler"
-    await asyncio.to_thread(_write_component_kubeconfig, pki, kubeconfig, url, user)
     try:
         await run_scheduler(
             kubeconfig, config=config if isinstance(config, SchedulerConfig) else None
         )
     except Exception:
         logger.exception("the scheduler failed")
-
-
-def _write_component_kubeconfig(pki: object, path: Path, url: str, user: str) -> None:
-    from controlplane.apiserver.auth import kubeconfig
-    from controlplane.apiserver.auth import pki as pkis
-
-    assert isinstance(pki, pkis.Pki)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert, key = pkis.issue_client_certificate(
-        pki, common_name=user, organizations=["system:masters"], days=365
-    )
-    content = kubeconfig.admin_kubeconfig(
-        url, pki.ca_pem, user=user, client_cert_pem=cert, client_key_pem=key
-    )
-    kubeconfig.write_kubeconfig(path, content)
 
 
 def _write_node_kubeconfig(pki: object, path: Path, url: str, node: str) -> None:

@@ -21,6 +21,7 @@ from aiohttp import web
 from api import errors
 from controlplane.apiserver import bootstrap, discovery, handlers, openapi, respond, routes, watch
 from controlplane.apiserver.audit import AuditLog
+from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.auth.pki import Pki
 from controlplane.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from controlplane.apiserver.metrics import Metrics
@@ -346,13 +347,14 @@ def build(
     audit: AuditLog | None = None,
     agent_ssl: ssl.SSLContext | None = None,
     pki: Pki | None = None,
+    local: LocalUsers | None = None,
 ) -> web.Application:
     app = web.Application(
         middlewares=[observe, status_errors, authenticate], client_max_size=MAX_BODY
     )
     app[STATE] = State(
         objects=objects,
-        authenticator=Authenticator(objects.cache, clock=objects.clock),
+        authenticator=Authenticator(objects.cache, clock=objects.clock, local=local),
         authorizer=Authorizer(objects.cache),
         server_address=server_address,
         max_inflight=max_inflight,

@@ -23,6 +23,7 @@ from api import errors
 from api.resources import Resource, by_kind
 from controlplane.apiserver import routes, storage
 from controlplane.apiserver.auth import authz, identity, podrefs, tokens
+from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.cache import WatchCache
 
 USER = web.RequestKey("user", identity.UserInfo)
@@ -34,12 +35,21 @@ assert PODS is not None
 
 
 class Authenticator:
-    def __init__(self, cache: WatchCache, *, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        cache: WatchCache,
+        *,
+        clock: Callable[[], datetime],
+        local: LocalUsers | None = None,
+    ) -> None:
         self._cache = cache
         self._clock = clock
+        self._local = local
 
     def user(self, request: web.Request) -> identity.UserInfo:
         transport = request.transport
+        if transport is not None and isinstance(transport.get_extra_info("sockname"), str):
+            return self._local_user(request)  # a Unix socket: the server's local one
         peercert = transport.get_extra_info("peercert") if transport is not None else None
         if peercert:
             user = identity.user_from_peercert(peercert)
@@ -59,6 +69,18 @@ class Authenticator:
         user = tokens.authenticate(presented, record, now=self._clock())
         if user is None:
             raise errors.Unauthorized("Unauthorized: the token is unknown, expired or revoked")
+        return user
+
+    def _local_user(self, request: web.Request) -> identity.UserInfo:
+        """The local socket admits the server's own components, each by its token."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = None
+        if self._local is not None and scheme.lower() == "bearer" and token:
+            user = self._local.user(token.strip())
+        if user is None:
+            raise errors.Unauthorized(
+                "Unauthorized: the local socket admits only the server's own components"
+            )
         return user
 
 

@@ -17,6 +17,7 @@ from api.resources import RESOURCES, by_kind
 from controlplane import store as st
 from controlplane.apiserver import app as application
 from controlplane.apiserver.audit import AuditLog
+from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.auth.pki import Pki
 from controlplane.apiserver.cache import WatchCache
 from controlplane.apiserver.namespaces import NamespaceFinalizer
@@ -49,10 +50,14 @@ class ApiServer:
         agent_ssl: ssl.SSLContext | None = None,
         pki: Pki | None = None,
         default_tolerations: DefaultTolerations | None = None,
+        local_socket: Path | None = None,
+        local_users: LocalUsers | None = None,
     ) -> None:
         # Process-wide, as the admission plugin's flags are in Kubernetes (admission.py).
         configure_default_tolerations(default_tolerations or DefaultTolerations())
         self._agent_ssl = agent_ssl
+        self._local_socket = local_socket
+        self._local_users = local_users
         self._pki = pki
         self.store = store
         self._audit_path = audit_path
@@ -83,6 +88,7 @@ class ApiServer:
             audit=self._audit,
             agent_ssl=self._agent_ssl,
             pki=self._pki,
+            local=self._local_users,
         )
         # handler_cancellation: a watch whose client went away ends at once.
         self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
@@ -91,9 +97,19 @@ class ApiServer:
         await site.start()
         if self._runner.addresses:
             self.port = int(self._runner.addresses[0][1])
+        if self._local_socket is not None:
+            await self._listen_locally(self._local_socket)
         logger.info(
             "apiserver listening address=%s:%d tls=%s", self._host, self.port, bool(self._ssl)
         )
+
+    async def _listen_locally(self, path: Path) -> None:
+        """The local socket (auth/local.py), only for the server's own user."""
+        assert self._runner is not None
+        await asyncio.to_thread(_remove, path)  # left by a server that was killed
+        await web.UnixSite(self._runner, str(path)).start()
+        await asyncio.to_thread(path.chmod, 0o600)
+        logger.info("apiserver listening for local components socket=%s", path)
 
     async def _ensure_namespaces(self) -> None:
         namespaces = by_kind("", "Namespace")
@@ -112,6 +128,8 @@ class ApiServer:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._local_socket is not None:
+            await asyncio.to_thread(_remove, self._local_socket)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -121,6 +139,11 @@ class ApiServer:
         if self._audit is not None:
             self._audit.flush()
             await asyncio.to_thread(self._audit.close)
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
 
 
 # asyncio gives every TLS connection a 256 KiB read buffer, zero-filled and so resident:
