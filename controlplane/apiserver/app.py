@@ -122,8 +122,11 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         if request.method in _MUTATING and request.can_read_body:
             try:
-                async with asyncio.timeout(BODY_TIMEOUT):  # (wait_for may swallow a cancel)
+                if request.content.is_eof():  # the body came with the head: nothing to wait for
                     await request.read()
+                else:
+                    async with asyncio.timeout(BODY_TIMEOUT):  # (wait_for may swallow a cancel)
+                        await request.read()
             except TimeoutError:
                 return respond.error(
                     errors.Timeout(f"the request body did not arrive within {BODY_TIMEOUT:g}s")

@@ -19,7 +19,7 @@ from api import errors
 from api.resources import Resource
 from api.selectors import FieldSelector, LabelSelector, Operator
 from controlplane import store as st
-from controlplane.apiserver import bodies, fields, kinds, respond, schema, storage
+from controlplane.apiserver import admission, bodies, fields, kinds, respond, schema, storage
 from controlplane.apiserver.cache import INDEXED_FIELDS, Entry, make_entry
 from controlplane.apiserver.objects import DeleteOptions, Objects
 from controlplane.apiserver.routes import Target
@@ -533,9 +533,7 @@ async def finalize(request: web.Request, objects: Objects, target: Target) -> we
 
 
 def _now(objects: Objects) -> str:
-    from controlplane.apiserver.admission import timestamp
-
-    return timestamp(objects.clock())
+    return admission.timestamp(objects.clock())
 
 
 # --- patch ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -25,10 +26,12 @@ class Target:
     proxy_path: str = ""  # nodes/<name>/proxy/<path>: the agent's path
 
 
+@functools.lru_cache(maxsize=4096)
 def parse(path: str) -> Target | None:
     """The resource a path names, None when it is not a resource path (discovery etc.).
 
     Raises NotFound for a path that looks like a resource path but names nothing served.
+    Remembered: a client asks for the same collections and objects over and over.
     """
     parts = [unquote(p) for p in path.strip("/").split("/")]
     if parts[:2] == ["api", "v1"]:

@@ -40,46 +40,57 @@ def root_type(api_version: str, kind: str) -> str | None:
 def unknown_fields(resource: Resource, obj: object) -> list[str]:
     """Paths of the fields of ``obj`` that ``resource``'s kind does not have, in
     document order; [] for kinds without a schema (metrics)."""
-    root = root_type(resource.api_version, resource.kind)
-    found: list[str] = []
-    if root is not None:
-        _walk(obj, root, "", found, schema().types)
-    return found
+    return unknown_fields_of(resource.api_version, resource.kind, obj)
 
 
 def unknown_fields_of(api_version: str, kind: str, obj: object) -> list[str]:
     """``unknown_fields`` for a body that is not the URL's resource (a Scale, a Binding)."""
     root = root_type(api_version, kind)
-    found: list[str] = []
-    if root is not None:
-        _walk(obj, root, "", found, schema().types)
+    if root is None:
+        return []
+    return [path.removeprefix(".") for path in _unknown(obj, root, schema().types)]
+
+
+_NONE: list[str] = []  # "nothing unknown here", shared: never appended to
+
+
+def _unknown(value: object, ref: str, types: dict[str, dict[str, str]]) -> list[str]:
+    """The unknown fields under ``value`` (of type ``ref``) as path suffixes (``.spec.x``,
+    ``[0].y``). Every request body passes through here and nearly all have none, so
+    paths are built only on the way back up from a find, and scalars are not visited."""
+    found = _NONE
+    if ref[0] == "[":
+        if isinstance(value, list):
+            inner = ref[1:-1]
+            for i, item in enumerate(value):
+                if isinstance(item, dict | list) and (sub := _unknown(item, inner, types)):
+                    found = found or []
+                    found += [f"[{i}]{path}" for path in sub]
+        return found
+    if ref[0] == "{":
+        if isinstance(value, dict):
+            inner = ref[1:-1]
+            for key, item in value.items():
+                if isinstance(item, dict | list) and (sub := _unknown(item, inner, types)):
+                    found = found or []
+                    found += [f".{key}{path}" for path in sub]
+        return found
+    fields = types.get(ref)
+    if fields is None or not isinstance(value, dict):
+        return found  # a scalar, "any", or a type mismatch (validation's business)
+    for key, item in value.items():
+        field_type = fields.get(key)
+        if field_type is None:
+            found = found or []
+            found.append(f".{key}")
+        elif isinstance(item, dict | list) and (sub := _unknown(item, field_type, types)):
+            found = found or []
+            found += [f".{key}{path}" for path in sub]
     return found
 
 
 def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
-
-
-def _walk(value: object, ref: str, path: str, found: list[str], types: dict[str, Any]) -> None:
-    if ref.startswith("["):
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                _walk(item, ref[1:-1], f"{path}[{i}]", found, types)
-        return
-    if ref.startswith("{"):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                _walk(item, ref[1:-1], _join(path, str(key)), found, types)
-        return
-    fields = types.get(ref)
-    if fields is None or not isinstance(value, dict):
-        return  # a scalar, "any", or a type mismatch (validation's business)
-    for key, item in value.items():
-        field_type = fields.get(key)
-        if field_type is None:
-            found.append(_join(path, str(key)))
-        else:
-            _walk(item, field_type, _join(path, key), found, types)
 
 
 class _Object(dict[str, Any]):
