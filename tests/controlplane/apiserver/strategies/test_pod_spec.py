@@ -311,3 +311,36 @@ def test_pod_deletion_cost_is_a_32bit_integer(value: str, valid: bool) -> None:
     assert fields(found) == ([] if valid else [(f"metadata.annotations[{COST}]", INV)])
     if not valid:
         assert "must be a 32bit integer" in found[0].message
+
+
+def test_a_clean_spec_is_remembered_and_any_other_is_checked_again() -> None:
+    """Validation remembers the specs that validated clean, by their exact JSON: the
+    same spec again costs a digest; any change, and any spec with problems, is checked in
+    full (its causes reported every time)."""
+    from controlplane.apiserver.strategies.pods import spec as specs
+
+    specs._CLEAN_SPECS.clear()
+    assert create_causes(pod()) == []
+    assert len(specs._CLEAN_SPECS) == 1
+    assert create_causes(pod()) == []
+    assert len(specs._CLEAN_SPECS) == 1  # the same spec: found, not added
+    for _ in range(2):  # with problems: never remembered, reported each time
+        found = create_causes(pod(), lambda p: c0(p).update(name="Bad_Name"))
+        assert fields(found) == [(f"{C0}.name", INV)]
+    assert len(specs._CLEAN_SPECS) == 1
+    assert create_causes(pod(restartPolicy="Never")) == []  # another clean spec
+    assert len(specs._CLEAN_SPECS) == 2
+
+
+def test_a_spec_without_a_json_form_is_validated_every_time() -> None:
+    """A YAML body can carry values JSON has none for (a date): no digest, no memory."""
+    import datetime
+
+    from controlplane.apiserver.strategies.pods import spec as specs
+
+    specs._CLEAN_SPECS.clear()
+    odd = {**pod()["spec"], "terminationGracePeriodSeconds": 30,
+           "nodeSelector": {"since": datetime.date(2026, 11, 24)}}  # fmt: skip
+    first = specs.validate_pod_spec(odd, "spec", pod=True)
+    assert first == specs.validate_pod_spec(odd, "spec", pod=True)
+    assert specs._CLEAN_SPECS == {}
