@@ -248,6 +248,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        self._writer.hand_over()  # what this turn of the loop submitted goes first
         await asyncio.to_thread(self._writer.stop)
         self._broadcaster.close()
         await asyncio.to_thread(self._readers.close)

@@ -15,8 +15,11 @@ If the thread dies all the same, it answers every write it holds or that is queu
 ``failure`` says why, so the store refuses later writes at once instead of queueing them
 for a thread that will never take them.
 
-Results go back to the event loop with one ``call_soon_threadsafe`` per batch, in commit
-order, which is what lets the broadcaster publish events in revision order.
+Writes reach the thread once per turn of the event loop, as one list: a burst of writes
+wakes the thread once, not once each (every wake-up is a futex call and a hand-over of
+the interpreter lock). Results go back to the event loop with one
+``call_soon_threadsafe`` per batch, in commit order, which is what lets the broadcaster
+publish events in revision order.
 
 Compaction runs here too, in steps of COMPACT_STEP revisions between write batches, so a
 large compaction never holds the write lock for long.
@@ -25,6 +28,7 @@ large compaction never holds the write lock for long.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -130,7 +134,9 @@ class Writer:
         self._compact_waiters: list[asyncio.Future[None]] = []
         self._deliver = deliver
         self._loop = loop
-        self._queue: queue.SimpleQueue[WriteOp | CompactOp | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[WriteOp | CompactOp] | object] = queue.SimpleQueue()
+        self._outbox: list[WriteOp | CompactOp] = []  # the loop's, until handed over
+        self._carry: collections.deque[WriteOp | CompactOp] = collections.deque()  # thread's
         self._thread = threading.Thread(target=self._run, name="sqlite-writer", daemon=True)
         self._batch: list[WriteOp] = []  # the writes being applied now
         self.stats = WriterStats()
@@ -141,14 +147,25 @@ class Writer:
         self._thread.start()
 
     def submit(self, op: WriteOp | CompactOp) -> None:
-        self._queue.put(op)
+        """Queue an operation (on the event loop); it reaches the thread with the others
+        of this turn of the loop."""
+        self._outbox.append(op)
+        if len(self._outbox) == 1:
+            self._loop.call_soon(self.hand_over)
+
+    def hand_over(self) -> None:
+        """Give the thread what was submitted (on the event loop)."""
+        if not self._outbox:
+            return
+        ops, self._outbox = self._outbox, []
+        self._queue.put(ops)
         if self.failure is not None:
             # The thread died after the caller checked: answer what it will never take.
             self._fail_queued()
 
     def stop(self) -> None:
         """Finish what is queued, checkpoint, close the connection (blocks: call from a
-        thread)."""
+        thread, after ``hand_over`` on the loop)."""
         self._queue.put(_STOP)
         self._thread.join()
 
@@ -169,24 +186,33 @@ class Writer:
                 f"({type(e).__name__}: {e}); its outcome is unknown, read the key again"
             )
             self._send(Outcome(results=[(op.future, Unavailable(lost)) for op in self._batch]))
+            carried, self._carry = list(self._carry), collections.deque()
+            self._fail(carried)
             self._fail_queued()
         finally:
             self._shutdown()
 
     def _fail_queued(self) -> None:
         """Answer every queued write and compaction with ``failure`` (any thread)."""
-        reason = self.failure
-        assert reason is not None
-        results: list[tuple[asyncio.Future[KeyValue], KeyValue | StoreError]] = []
-        compactions: list[asyncio.Future[None]] = []
+        ops: list[WriteOp | CompactOp] = []
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(item, list):
+                ops += item
+        self._fail(ops)
+
+    def _fail(self, ops: list[WriteOp | CompactOp]) -> None:
+        reason = self.failure
+        assert reason is not None
+        results: list[tuple[asyncio.Future[KeyValue], KeyValue | StoreError]] = []
+        compactions: list[asyncio.Future[None]] = []
+        for item in ops:
             if isinstance(item, WriteOp):
                 results.append((item.future, StoreUnusable(reason)))
-            elif isinstance(item, CompactOp):
+            else:
                 compactions.append(item.future)
         if results:
             self._send(Outcome(results=results))
@@ -198,10 +224,7 @@ class Writer:
         stopping = False
         while not stopping:
             pending_compaction = self._compact_target > self._compacted
-            try:
-                item = self._queue.get(block=not pending_compaction)
-            except queue.Empty:
-                item = None
+            item = self._next(block=not pending_compaction)
             batch: list[WriteOp] = []
             while item is not None:
                 if item is _STOP:
@@ -213,10 +236,7 @@ class Writer:
                     batch.append(item)
                 if stopping or len(batch) >= MAX_BATCH:
                     break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    item = None
+                item = self._next(block=False)
             if batch:
                 self._batch = batch
                 self._send(self._commit(batch))
@@ -225,6 +245,19 @@ class Writer:
                 self._send(self._compact_step())
             elif self._compact_waiters:
                 self._send(Outcome(compactions_done=self._take_waiters()))
+
+    def _next(self, *, block: bool) -> WriteOp | CompactOp | object | None:
+        """The next operation (or _STOP), in submission order; None if none is waiting
+        and ``block`` is false."""
+        if not self._carry:
+            try:
+                item = self._queue.get(block=block)
+            except queue.Empty:
+                return None
+            if not isinstance(item, list):
+                return item
+            self._carry.extend(item)
+        return self._carry.popleft()
 
     def _send(self, outcome: Outcome) -> None:
         # RuntimeError: the loop is closed, so nobody is waiting any more.

@@ -26,7 +26,7 @@ from controlplane.store import (
 from controlplane.store.compactor import Compactor
 from controlplane.store.sqlite import schema
 from controlplane.store.sqlite.store import SqliteStore
-from controlplane.store.sqlite.writer import WriteOp, Writer
+from controlplane.store.sqlite.writer import MAX_BATCH, WriteOp, Writer
 
 
 @pytest.fixture
@@ -443,5 +443,33 @@ async def test_when_the_writer_thread_dies_every_write_fails_at_once(
             with pytest.raises(StoreUnusable):
                 await store.compact(kept.mod_revision)
         assert await store.get("/kept") == kept  # reads still work
+    finally:
+        await store.close()
+
+
+async def test_a_writer_that_dies_answers_the_writes_beyond_its_batch_too(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes reach the thread a loop turn's worth at a time; a turn of more than a batch
+    leaves some carried over, and a thread that dies answers those as well."""
+
+    def fatal(
+        self: Writer, op: WriteOp, revision: int
+    ) -> tuple[KeyValue | StoreError, Event | None]:
+        raise _Fatal("injected fault")
+
+    store = await SqliteStore.open(db)
+    try:
+        monkeypatch.setattr(Writer, "_apply", fatal)
+        count = MAX_BATCH + 88
+        async with asyncio.timeout(10):
+            outcomes = await asyncio.gather(
+                *(store.create(f"/burst/{i}", b"x") for i in range(count)),
+                return_exceptions=True,
+            )
+        assert all(isinstance(o, StoreError) for o in outcomes), outcomes
+        unknown = [o for o in outcomes if "outcome is unknown" in str(o)]
+        refused = [o for o in outcomes if isinstance(o, StoreUnusable)]
+        assert (len(unknown), len(refused)) == (MAX_BATCH, 88)
     finally:
         await store.close()
