@@ -417,14 +417,14 @@ class _Fatal(BaseException):
     """An error no guard in the writer catches: its thread dies of it."""
 
 
+def fatal(self: Writer, op: WriteOp, revision: int) -> tuple[KeyValue | StoreError, Event | None]:
+    """Writer._apply that kills the writer thread."""
+    raise _Fatal("injected fault")
+
+
 async def test_when_the_writer_thread_dies_every_write_fails_at_once(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fatal(
-        self: Writer, op: WriteOp, revision: int
-    ) -> tuple[KeyValue | StoreError, Event | None]:
-        raise _Fatal("injected fault")
-
     store = await SqliteStore.open(db)
     try:
         kept = await store.create("/kept", b"1")
@@ -452,11 +452,6 @@ async def test_a_writer_that_dies_answers_the_writes_beyond_its_batch_too(
 ) -> None:
     """Writes reach the thread a loop turn's worth at a time; a turn of more than a batch
     leaves some carried over, and a thread that dies answers those as well."""
-
-    def fatal(
-        self: Writer, op: WriteOp, revision: int
-    ) -> tuple[KeyValue | StoreError, Event | None]:
-        raise _Fatal("injected fault")
 
     store = await SqliteStore.open(db)
     try:
