@@ -88,10 +88,12 @@ class Raw:
     connections: int = 0  # accepted so far
     requests: list[Request] = field(default_factory=list)  # read with raw.read()
     client_closed: asyncio.Event = field(default_factory=asyncio.Event)  # some EOF seen
+    requested: asyncio.Event = field(default_factory=asyncio.Event)  # a request was read
 
     async def read(self, reader: asyncio.StreamReader) -> Request:
         request = await read_request(reader)
         self.requests.append(request)
+        self.requested.set()
         return request
 
     async def until_client_closes(self, reader: asyncio.StreamReader) -> None:
@@ -416,8 +418,7 @@ async def test_pool_close_fails_a_request_in_flight() -> None:
     async with raw_server(never_answers) as raw:
         pool = http.Pool("127.0.0.1", raw.port, context=None)
         task = asyncio.create_task(pool.request("GET", "/", ""))
-        while not raw.requests:
-            await asyncio.sleep(0.001)
+        await asyncio.wait_for(raw.requested.wait(), 2)
         await pool.close()
         with pytest.raises(ConnectionError):
             await task
@@ -1065,14 +1066,12 @@ async def test_a_pool_close_breaks_a_stream_being_read() -> None:
 
     async with raw_server(endless) as raw:
         pool = http.Pool("127.0.0.1", raw.port, context=None)
-        lines: list[bytes] = []
-        task = asyncio.create_task(read_stream(pool, "/watch", lines))
-        while not lines:
-            await asyncio.sleep(0.001)
-        await pool.close()
-        with pytest.raises(http.Disconnected):
-            await task
-        assert lines == [b"a"]
+        async with pool.stream("GET", "/watch", "") as (_, conn):
+            lines = cast("AsyncGenerator[bytes, None]", conn.lines())
+            assert await anext(lines) == b"a"
+            await pool.close()
+            with pytest.raises(http.Disconnected):
+                await anext(lines)
         await asyncio.wait_for(raw.client_closed.wait(), 2)
 
 

@@ -50,20 +50,26 @@ def write_kubeconfig(path: Path, content: str) -> None:
     write_private(path, content.encode(), mode=0o600)
 
 
+def socket_kubeconfig(socket: Path, *, user: str, token: str, context: str = CONTEXT) -> str:
+    """A kubeconfig for the apiserver's local socket (auth/local.py): ``server:
+    unix://...`` and a token. Only bramble's own ApiClient reads such a server."""
+    return _document({"server": f"unix://{socket}"}, user, {"token": token}, context)
+
+
 def _kubeconfig(
     server_url: str, ca_pem: bytes, user: str, credentials: dict[str, str], context: str
 ) -> str:
     if not server_url.startswith("https://"):
         raise ValueError(f"the apiserver speaks HTTPS only; got {server_url!r}")
+    cluster = {"server": server_url, "certificate-authority-data": _b64(ca_pem)}
+    return _document(cluster, user, credentials, context)
+
+
+def _document(cluster: dict[str, str], user: str, credentials: dict[str, str], context: str) -> str:
     config: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {
-                "name": context,
-                "cluster": {"server": server_url, "certificate-authority-data": _b64(ca_pem)},
-            }
-        ],
+        "clusters": [{"name": context, "cluster": cluster}],
         "users": [{"name": user, "user": credentials}],
         "contexts": [{"name": context, "context": {"cluster": context, "user": user}}],
         "current-context": context,

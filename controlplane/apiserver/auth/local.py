@@ -24,10 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from controlplane.apiserver.auth import identity
-from controlplane.apiserver.auth.kubeconfig import CONTEXT, write_kubeconfig
+from controlplane.apiserver.auth.kubeconfig import socket_kubeconfig, write_kubeconfig
 
 SOCKET_NAME = "apiserver.sock"
 # sun_path holds 108 bytes with its terminating NUL; deep data directories (a test's
@@ -67,14 +65,5 @@ class LocalUsers:
 
 def write_local_kubeconfig(path: Path, socket: Path, *, user: str, token: str) -> None:
     """A component's kubeconfig for the local socket (blocking: writes 0600)."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {"server": f"unix://{socket}"}}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user}}],
-        "current-context": CONTEXT,
-        "preferences": {},
-    }
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_kubeconfig(path, yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
+    write_kubeconfig(path, socket_kubeconfig(socket, user=user, token=token))
