@@ -9,6 +9,6 @@ Invariants: every write goes to the store with a compare-and-swap on the object'
 revision; a write is answered only after the watch cache has seen it, so a client always
 reads its own writes; every error reply is a Status object.
 
-Concurrency: one asyncio event loop (aiohttp); the store does its blocking work on its
-own threads.
+Concurrency: one asyncio event loop, serving HTTP/1.1 with a server of its own
+(httpd.py); the store does its blocking work on its own threads.
 """

@@ -1,4 +1,4 @@
-"""The aiohttp application: one dispatcher over the Kubernetes URL space.
+"""The apiserver's request pipeline: one dispatcher over the Kubernetes URL space.
 
 Non-resource paths (version, health, discovery, OpenAPI, metrics) are answered here;
 resource paths go to handlers.py, watch.py and subresources by verb. Every error becomes
@@ -8,31 +8,32 @@ traceback, never a dropped connection.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from api import errors
 from controlplane.apiserver import bootstrap, discovery, handlers, openapi, respond, routes, watch
 from controlplane.apiserver.audit import AuditLog
 from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.auth.pki import Pki
+from controlplane.apiserver.httpd import Answer, Request, Response
 from controlplane.apiserver.metrics import CONTENT_TYPE as METRICS_TYPE
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.metrics_api import MetricsApi
 from controlplane.apiserver.nodeproxy import NodeProxy
 from controlplane.apiserver.objects import Objects
-from controlplane.apiserver.security import USER, Authenticator, Authorizer, verb_of
+from controlplane.apiserver.security import Authenticator, Authorizer, verb_of
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 3 * 1024 * 1024  # as the Kubernetes apiserver: 3 MiB
+TEXT_TYPE = "text/plain; charset=utf-8"
+MAX_BODY = 3 * 1024 * 1024  # as the Kubernetes apiserver: 3 MiB (httpd.py enforces it)
 
 VERSION = {
     "major": "1",
@@ -45,11 +46,6 @@ VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-BODY_TIMEOUT = 30.0  # seconds a client may take to send its request body
 
 
 @dataclass
@@ -68,21 +64,12 @@ class State:
     pki: Pki | None = None
 
 
-STATE = web.AppKey("state", State)
-TARGET = web.RequestKey("target", object)
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def _target(request: web.Request) -> routes.Target | None:
-    value = request.get(TARGET)
-    return value if isinstance(value, routes.Target) else None
-
-
 _NODE_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
 _LEADER_LEASES = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases"
 
 
-def _is_heartbeat(request: web.Request) -> bool:
+def _is_heartbeat(request: Request) -> bool:
     """A node renewing its Lease or writing its status: what keeps it from being
     declared dead; and the scheduler or controller manager renewing its leader Lease:
     what keeps it from losing leadership (and the cluster its scheduler for a lease
@@ -97,60 +84,91 @@ def _is_heartbeat(request: web.Request) -> bool:
     return path.startswith("/api/v1/nodes/") and path.endswith("/status")
 
 
-@web.middleware
-async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Limits, metrics and the audit log, around everything else."""
-    state = request.app[STATE]
-    is_watch = request.query.get("watch") in ("true", "1")
-    heartbeat = not is_watch and _is_heartbeat(request)
-    if heartbeat:
-        full = state.heartbeats >= max(50, state.max_inflight // 4)
-    else:
-        full = not is_watch and state.inflight >= state.max_inflight
-    if full:
-        state.metrics.rejected.inc()
-        return respond.error(
-            errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
-        )
-    started = time.perf_counter()
-    if heartbeat:
-        state.heartbeats += 1
-    elif not is_watch:
-        state.inflight += 1
-        state.metrics.inflight.set(state.inflight)
-    response: web.StreamResponse | None = None
-    try:
-        if request.method in _MUTATING and request.can_read_body:
-            try:
-                if request.content.is_eof():  # the body came with the head: nothing to wait for
-                    await request.read()
-                else:
-                    async with asyncio.timeout(BODY_TIMEOUT):  # (wait_for may swallow a cancel)
-                        await request.read()
-            except TimeoutError:
-                return respond.error(
-                    errors.Timeout(f"the request body did not arrive within {BODY_TIMEOUT:g}s")
-                )
-            except web.HTTPRequestEntityTooLarge:
-                # Read here, outside status_errors: answer with the Status ourselves.
-                response = respond.error(_too_large())
-                return response
-        response = await handler(request)
-        return response
-    finally:
+class App:
+    """Every request, in order: the in-flight limits; authentication, authorization and
+    dispatch, with every error answered as a Status; then metrics and the audit log."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+        state.metrics.inflight.set_function(lambda: state.inflight)
+
+    async def handle(self, request: Request) -> Answer:
+        state = self.state
+        is_watch = request.query.get("watch") in ("true", "1")
+        heartbeat = not is_watch and _is_heartbeat(request)
         if heartbeat:
-            state.heartbeats -= 1
+            full = state.heartbeats >= max(50, state.max_inflight // 4)
+        else:
+            full = not is_watch and state.inflight >= state.max_inflight
+        if full:
+            state.metrics.rejected.inc()
+            return respond.error(
+                errors.TooManyRequests("Too many requests, please try again later.", retry_after=1)
+            )
+        started = time.perf_counter()
+        if heartbeat:
+            state.heartbeats += 1
         elif not is_watch:
-            state.inflight -= 1
-            state.metrics.inflight.set(state.inflight)
-        _account(request, state, response, started)
+            state.inflight += 1
+        answer: Answer | None = None
+        try:
+            answer = await self._serve(request)
+            return answer
+        finally:
+            if heartbeat:
+                state.heartbeats -= 1
+            elif not is_watch:
+                state.inflight -= 1
+            _account(request, state, answer, started)
+
+    async def _serve(self, request: Request) -> Answer:
+        state = self.state
+        try:
+            path = request.path
+            target = routes.parse(path) if path.startswith(("/apis/", "/api/")) else None
+            request.target = target
+            user = state.authenticator.user(request)
+            request.user = user
+            if path.startswith(bootstrap.PREFIX):
+                return await bootstrap.serve(request, state.pki, user)  # authorizes itself
+            await state.authorizer.check(request, user, target)
+            if target is not None:
+                return await _resource(request, state, target)
+            if request.method not in ("GET", "HEAD"):
+                raise errors.MethodNotAllowed(f"{request.method} is not supported on {path}")
+            return await _non_resource(request, state, path)
+        except errors.ApiError as e:
+            return respond.error(e)
+        except web.HTTPException as e:  # aiohttp's, from a WebSocket upgrade
+            cls = errors.from_status({}, http_code=e.status)
+            return respond.error(type(cls)(e.reason or f"HTTP {e.status}"))
+        except (ConnectionResetError, ConnectionError):
+            raise
+        except Exception:
+            logger.exception("request failed method=%s path=%s", request.method, request.path)
+            return respond.error(
+                errors.InternalError(
+                    "an error on the server prevented the request from succeeding; "
+                    "the server log has the details"
+                )
+            )
+
+    @staticmethod
+    def claims_upgrade(method: str, path: str, headers: CIMultiDictProxy[str]) -> bool:
+        """``kubectl exec``'s WebSocket: served by aiohttp's server (httpd.py)."""
+        if headers.get("Upgrade", "").lower() != "websocket":
+            return False
+        target = routes.parse(path) if path.startswith("/api/") else None
+        return target is not None and target.subresource == "exec"
+
+    async def close(self) -> None:
+        if self.state.proxy is not None:
+            await self.state.proxy.close()
 
 
-def _account(
-    request: web.Request, state: State, response: web.StreamResponse | None, started: float
-) -> None:
-    target = _target(request)
-    code = str(response.status) if response is not None else "0"
+def _account(request: Request, state: State, answer: Answer | None, started: float) -> None:
+    target = request.target
+    code = str(answer.status) if answer is not None else "0"
     if target is not None:
         resource, sub = target.resource.plural, target.subresource or ""
         verb = verb_of(request, target)
@@ -160,7 +178,7 @@ def _account(
     if verb != "watch":
         state.metrics.served(verb, resource, sub, code, elapsed)
     if state.audit is not None and request.method in _MUTATING and target is not None:
-        user = request.get(USER)
+        user = request.user
         state.audit.record(
             {
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -174,80 +192,24 @@ def _account(
                 "name": target.name or "",
                 "code": int(code),
                 "latencyMs": round(elapsed * 1000, 2),
-                "sourceIP": request.remote or "",
+                "sourceIP": request.peer.remote,
             }
         )
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    state = request.app[STATE]
-    path = request.path
-    target = routes.parse(path) if path.startswith(("/apis/", "/api/")) else None
-    if target is not None:
-        request[TARGET] = target
-    user = state.authenticator.user(request)
-    request[USER] = user
-    if path.startswith(bootstrap.PREFIX):
-        return await bootstrap.serve(request, state.pki, user)  # authorizes itself
-    await state.authorizer.check(request, user, target)
-    return await handler(request)
-
-
-def _too_large() -> errors.RequestEntityTooLarge:
-    return errors.RequestEntityTooLarge(
-        f"the request body is larger than the limit of {MAX_BODY} bytes"
-    )
-
-
-@web.middleware
-async def status_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except errors.ApiError as e:
-        return respond.error(e)
-    except web.HTTPRequestEntityTooLarge:
-        return respond.error(_too_large())
-    except web.HTTPException as e:
-        cls = errors.from_status({}, http_code=e.status)
-        return respond.error(type(cls)(e.reason or f"HTTP {e.status}"))
-    except (ConnectionResetError, ConnectionError):
-        raise
-    except Exception:
-        logger.exception("request failed method=%s path=%s", request.method, request.path)
-        return respond.error(
-            errors.InternalError(
-                "an error on the server prevented the request from succeeding; "
-                "the server log has the details"
-            )
-        )
-
-
-async def dispatch(request: web.Request) -> web.StreamResponse:
-    state = request.app[STATE]
-    path = request.path
-    method = request.method
-    target = _target(request)
-    if target is not None:
-        return await _resource(request, state.objects, target)
-    if method not in ("GET", "HEAD"):
-        raise errors.MethodNotAllowed(f"{method} is not supported on {path}")
-    return await _non_resource(request, state, path)
-
-
-async def _non_resource(request: web.Request, state: State, path: str) -> web.StreamResponse:
+async def _non_resource(request: Request, state: State, path: str) -> Answer:
     accept = request.headers.get("Accept", "")
     if path in ("/version", "/version/"):
         return respond.json(VERSION)
     if path == "/metrics":
-        return web.Response(body=state.metrics.render(), headers={"Content-Type": METRICS_TYPE})
+        return Response(state.metrics.render(), content_type=METRICS_TYPE)
     if path in ("/healthz", "/livez", "/readyz") or path.startswith(
         ("/healthz/", "/livez/", "/readyz/")
     ):
         ready = state.objects.cache.healthy
         if path.startswith("/readyz") and not ready:
-            return web.Response(text="watch cache not ready", status=500)
-        return web.Response(text="ok", content_type="text/plain")
+            return Response(b"watch cache not ready", status=500, content_type=TEXT_TYPE)
+        return Response(b"ok", content_type=TEXT_TYPE)
     if path in ("/api", "/apis", "/api/", "/apis/"):  # the Python client adds the slash
         aggregated, version = discovery.wants_aggregated(accept)
         core = path.rstrip("/") == "/api"
@@ -281,13 +243,11 @@ async def _non_resource(request: web.Request, state: State, path: str) -> web.St
     raise errors.NotFound("the server could not find the requested resource")
 
 
-async def _resource(
-    request: web.Request, objects: Objects, target: routes.Target
-) -> web.StreamResponse:
-    metrics = request.app[STATE].metrics
+async def _resource(request: Request, state: State, target: routes.Target) -> Answer:
+    objects = state.objects
+    metrics = state.metrics
     method = request.method
     sub = target.subresource
-    state = request.app[STATE]
     if target.resource.group == "metrics.k8s.io":
         assert state.metrics_api is not None
         return await state.metrics_api.serve(request, target)
@@ -351,27 +311,16 @@ def build(
     agent_ssl: ssl.SSLContext | None = None,
     pki: Pki | None = None,
     local: LocalUsers | None = None,
-) -> web.Application:
-    app = web.Application(
-        middlewares=[observe, status_errors, authenticate], client_max_size=MAX_BODY
-    )
-    app[STATE] = State(
+) -> App:
+    state = State(
         objects=objects,
         authenticator=Authenticator(objects.cache, clock=objects.clock, local=local),
         authorizer=Authorizer(objects.cache),
         server_address=server_address,
         max_inflight=max_inflight,
         audit=audit,
+        pki=pki,
     )
-    state = app[STATE]
-    state.pki = pki
     state.proxy = NodeProxy(objects.cache, agent_ssl)
     state.metrics_api = MetricsApi(objects.cache, state.proxy)
-
-    async def close_proxy(_: web.Application) -> None:
-        assert state.proxy is not None
-        await state.proxy.close()
-
-    app.on_cleanup.append(close_proxy)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
-    return app
+    return App(state)

@@ -17,19 +17,18 @@ import asyncio
 import ipaddress
 import re
 
-from aiohttp import web
-
 from api import errors
 from controlplane.apiserver import bodies, respond
 from controlplane.apiserver.auth import pki as pkis
 from controlplane.apiserver.auth.identity import UserInfo
+from controlplane.apiserver.httpd import Request, Response
 
 PREFIX = "/bramble/v1/"
 _SERVING = re.compile(r"^/bramble/v1/nodes/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)/serving-certificate$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]{0,251}[A-Za-z0-9])?$")
 
 
-async def serve(request: web.Request, pki: pkis.Pki | None, user: UserInfo) -> web.Response:
+async def serve(request: Request, pki: pkis.Pki | None, user: UserInfo) -> Response:
     if pki is None:
         raise errors.NotFound("this apiserver has no cluster PKI (it serves plain HTTP)")
     path = request.path
@@ -46,7 +45,7 @@ async def serve(request: web.Request, pki: pkis.Pki | None, user: UserInfo) -> w
             f'User "{user.name}" cannot get a serving certificate for node "{node}": '
             "only that node's agent can"
         )
-    body = bodies.parse_object(await request.read(), request.headers.get("Content-Type"))
+    body = bodies.parse_object(request.body, request.headers.get("Content-Type"))
     hostnames = [str(h) for h in body.get("hostnames") or []]
     ips = [str(i) for i in body.get("ips") or []]
     causes = [errors.Cause("hostnames", "FieldValueInvalid", f"invalid hostname {h!r}")

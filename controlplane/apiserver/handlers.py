@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from api import errors
 from api.resources import Resource
@@ -21,6 +20,7 @@ from api.selectors import FieldSelector, LabelSelector, Operator
 from controlplane import store as st
 from controlplane.apiserver import admission, bodies, fields, kinds, respond, schema, storage
 from controlplane.apiserver.cache import INDEXED_FIELDS, Entry, make_entry
+from controlplane.apiserver.httpd import Answer, Request, Response
 from controlplane.apiserver.objects import DeleteOptions, Objects
 from controlplane.apiserver.routes import Target
 
@@ -126,7 +126,7 @@ def dry_run(query: Mapping[str, str]) -> bool:
 # --- reads ------------------------------------------------------------------------------
 
 
-async def get(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def get(request: Request, objects: Objects, target: Target) -> Response:
     assert target.name is not None
     entry = objects.get(target.resource, target.namespace, target.name)
     if respond.wants_table(request.headers.get("Accept", "")):
@@ -138,7 +138,7 @@ async def get(request: web.Request, objects: Objects, target: Target) -> web.Res
     return respond.raw(entry.raw)
 
 
-async def list_(request: web.Request, objects: Objects, target: Target) -> web.StreamResponse:
+async def list_(request: Request, objects: Objects, target: Target) -> Answer:
     query = request.query
     sel = selection(target, query)
     limit = int_param(query, "limit")
@@ -262,24 +262,24 @@ def _store_token(revision: int, start: bytes) -> str:
 # --- writes -----------------------------------------------------------------------------
 
 
-async def read_object(request: web.Request) -> Obj:
-    return bodies.parse_object(await request.read(), request.headers.get("Content-Type"))
+async def read_object(request: Request) -> Obj:
+    return bodies.parse_object(request.body, request.headers.get("Content-Type"))
 
 
-def _with_warnings(response: web.Response, warnings: list[str]) -> web.Response:
+def _with_warnings(response: Response, warnings: list[str]) -> Response:
     for warning in warnings:
-        response.headers.add("Warning", warning)
+        response.add_header("Warning", warning)
     return response
 
 
-def _raw_json(request: web.Request, body: bytes) -> bytes | None:
+def _raw_json(request: Request, body: bytes) -> bytes | None:
     """The body for duplicate-key checks, when it is JSON."""
     media = bodies.media_type(request.headers.get("Content-Type"))
     return body if media == bodies.JSON else None
 
 
-async def create(request: web.Request, objects: Objects, target: Target) -> web.Response:
-    body = await request.read()
+async def create(request: Request, objects: Objects, target: Target) -> Response:
+    body = request.body
     obj = bodies.parse_object(body, request.headers.get("Content-Type"))
     check = schema.field_validation(request.query.get("fieldValidation"), verb="create")
     warnings = check.check(target.resource, obj, raw=_raw_json(request, body))
@@ -289,9 +289,9 @@ async def create(request: web.Request, objects: Objects, target: Target) -> web.
     return _with_warnings(respond.json(created, status=201), warnings)
 
 
-async def update(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def update(request: Request, objects: Objects, target: Target) -> Response:
     assert target.name is not None
-    body = await request.read()
+    body = request.body
     obj = bodies.parse_object(body, request.headers.get("Content-Type"))
     check = schema.field_validation(request.query.get("fieldValidation"), verb="update")
     if target.subresource == "scale":
@@ -360,20 +360,20 @@ def _defaulted(resource: Resource, options: DeleteOptions) -> tuple[DeleteOption
     return dataclasses.replace(options, propagation_policy=policy), [schema.warning_header(warning)]
 
 
-async def delete(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def delete(request: Request, objects: Objects, target: Target) -> Response:
     assert target.name is not None
     options, warnings = _defaulted(
         target.resource,
-        delete_options(await request.read(), request.query, request.headers.get("Content-Type")),
+        delete_options(request.body, request.query, request.headers.get("Content-Type")),
     )
     obj, _ = await objects.delete(target.resource, target.namespace, target.name, options)
     return _with_warnings(respond.json(obj), warnings)
 
 
-async def delete_collection(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def delete_collection(request: Request, objects: Objects, target: Target) -> Response:
     options, warnings = _defaulted(
         target.resource,
-        delete_options(await request.read(), request.query, request.headers.get("Content-Type")),
+        delete_options(request.body, request.query, request.headers.get("Content-Type")),
     )
     sel = selection(target, request.query)
     cache = objects.cache
@@ -414,12 +414,12 @@ def scale_of(obj: Obj) -> Obj:
     }
 
 
-async def get_scale(objects: Objects, target: Target) -> web.Response:
+async def get_scale(objects: Objects, target: Target) -> Response:
     assert target.name is not None
     return respond.json(scale_of(objects.get(target.resource, target.namespace, target.name).obj()))
 
 
-async def _update_scale(objects: Objects, target: Target, scale: Obj, *, dry: bool) -> web.Response:
+async def _update_scale(objects: Objects, target: Target, scale: Obj, *, dry: bool) -> Response:
     assert target.name is not None
     replicas = (scale.get("spec") or {}).get("replicas")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
@@ -445,7 +445,7 @@ async def _update_scale(objects: Objects, target: Target, scale: Obj, *, dry: bo
 # --- binding and eviction -------------------------------------------------------------------
 
 
-async def bind(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def bind(request: Request, objects: Objects, target: Target) -> Response:
     """POST pods/<name>/binding: the scheduler's decision, applied once."""
     assert target.name is not None
     binding = await read_object(request)
@@ -484,7 +484,7 @@ async def bind(request: web.Request, objects: Objects, target: Target) -> web.Re
     return respond.json(respond.success_status(target.resource, name), status=201)
 
 
-async def evict(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def evict(request: Request, objects: Objects, target: Target) -> Response:
     """POST pods/<name>/eviction: a graceful delete (no PodDisruptionBudgets yet)."""
     assert target.name is not None
     eviction = await read_object(request)
@@ -494,7 +494,7 @@ async def evict(request: web.Request, objects: Objects, target: Target) -> web.R
     return respond.json(respond.success_status(target.resource, target.name), status=201)
 
 
-async def finalize(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def finalize(request: Request, objects: Objects, target: Target) -> Response:
     """PUT namespaces/<name>/finalize: replace ``spec.finalizers`` and nothing else (how
     a stuck namespace is let go); a terminating namespace without any leaves."""
     assert target.name is not None
@@ -539,14 +539,14 @@ def _now(objects: Objects) -> str:
 # --- patch ----------------------------------------------------------------------------------
 
 
-async def patch(request: web.Request, objects: Objects, target: Target) -> web.Response:
+async def patch(request: Request, objects: Objects, target: Target) -> Response:
     """PATCH in any of the four Kubernetes patch types; server-side apply creates the
     object when it does not exist."""
     from api import patch as patches
 
     assert target.name is not None
     content_type = bodies.media_type(request.headers.get("Content-Type"))
-    body = await request.read()
+    body = request.body
     dry = dry_run(request.query)
     resource, name = target.resource, target.name
     kind = (resource.group, resource.kind)

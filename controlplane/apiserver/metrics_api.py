@@ -13,12 +13,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from aiohttp import web
-
 from api import errors
 from api.resources import resource
 from controlplane.apiserver import respond
 from controlplane.apiserver.cache import WatchCache
+from controlplane.apiserver.httpd import Answer, Request
 from controlplane.apiserver.nodeproxy import NodeProxy
 from controlplane.apiserver.routes import Target
 
@@ -36,7 +35,7 @@ class MetricsApi:
         self._ttl = ttl
         self._summaries: dict[str, tuple[float, Obj]] = {}
 
-    async def serve(self, request: web.Request, target: Target) -> web.StreamResponse:
+    async def serve(self, request: Request, target: Target) -> Answer:
         if request.method != "GET" or request.query.get("watch") in ("true", "1"):
             raise errors.MethodNotAllowed("metrics.k8s.io is read-only and cannot be watched")
         if target.resource.kind == "NodeMetrics":

@@ -34,6 +34,7 @@ from api import errors
 from api.resources import resource
 from controlplane.apiserver import storage
 from controlplane.apiserver.cache import WatchCache
+from controlplane.apiserver.httpd import Answer, Request, Response, Stream, Upgraded
 
 NODES = resource("", "Node")
 PODS = resource("", "Pod")
@@ -88,8 +89,8 @@ class NodeProxy:
         return f"https://{host}:{port}"
 
     async def logs(
-        self, request: web.Request, namespace: str, name: str, query: Mapping[str, str]
-    ) -> web.StreamResponse:
+        self, request: Request, namespace: str, name: str, query: Mapping[str, str]
+    ) -> Answer:
         pod = self._cache.resource(PODS).objects.get(storage.key(PODS, namespace, name))
         if pod is None:
             raise errors.NotFound(f'pods "{name}" not found', name=name, kind="pods")
@@ -116,17 +117,16 @@ class NodeProxy:
         async with upstream:
             if upstream.status >= 400:
                 raise _relay_error(await upstream.read(), upstream.status, node)
-            response = web.StreamResponse(headers={"Content-Type": "text/plain"})
-            response.enable_chunked_encoding()
-            await response.prepare(request)
+            response = Stream(request, content_type="text/plain")
+            await response.prepare()
             async for chunk in upstream.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
             return response
 
     async def exec(
-        self, request: web.Request, namespace: str, name: str, query: Mapping[str, str]
-    ) -> web.StreamResponse:
+        self, request: Request, namespace: str, name: str, query: Mapping[str, str]
+    ) -> Answer:
         """``kubectl exec``: a WebSocket (channel protocol) relayed to the node's agent."""
         pod = self._cache.resource(PODS).objects.get(storage.key(PODS, namespace, name))
         if pod is None:
@@ -136,7 +136,7 @@ class NodeProxy:
         node = (obj.get("spec") or {}).get("nodeName")
         if not node:
             raise errors.BadRequest(f"pod {name} does not have a host assigned")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
+        if request.upgrade is None or request.headers.get("Upgrade", "").lower() != "websocket":
             raise errors.BadRequest(
                 "exec needs a WebSocket upgrade (v5.channel.k8s.io); this server does not speak "
                 "SPDY: use kubectl 1.30 or newer"
@@ -162,7 +162,7 @@ class NodeProxy:
                 retry_after=5,
             ) from e
         downstream = web.WebSocketResponse(protocols=(upstream.protocol or protocols[0],))
-        await downstream.prepare(request)
+        await downstream.prepare(request.upgrade)
 
         async def relay(source: Any, sink: Any) -> None:
             async for message in source:
@@ -185,9 +185,9 @@ class NodeProxy:
         finally:
             await upstream.close()
             await downstream.close()
-        return downstream
+        return Upgraded(downstream)
 
-    async def node_get(self, node: str, path: str, query: str) -> web.Response:
+    async def node_get(self, node: str, path: str, query: str) -> Response:
         """GET one of the agent's read-only paths, relayed as it answered."""
         if path not in PROXY_PATHS:
             raise errors.NotFound(
@@ -207,7 +207,7 @@ class NodeProxy:
                 f'the agent of node "{node}" cannot be reached ({e or type(e).__name__})',
                 retry_after=5,
             ) from e
-        return web.Response(body=raw, headers={"Content-Type": content_type})
+        return Response(raw, content_type=content_type)
 
     async def summary(self, node: str) -> dict[str, Any]:
         """The agent's usage summary (the kubelet's /stats/summary shape)."""

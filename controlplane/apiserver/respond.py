@@ -8,28 +8,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from api import errors
 from api.resources import Resource
 from controlplane.apiserver.cache import Entry
+from controlplane.apiserver.httpd import (
+    JSON_TYPE,
+    Answer,
+    Request,
+    Response,
+    Stream,
+    status_response,
+)
 
-JSON_TYPE = "application/json"
+
+def json(body: Any, *, status: int = 200, content_type: str = JSON_TYPE) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type=content_type)
 
 
-def json(body: Any, *, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
-    return raw(orjson.dumps(body), status=status, content_type=content_type)
-
-
-def raw(body: bytes, *, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
-    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+def raw(body: bytes, *, status: int = 200, content_type: str = JSON_TYPE) -> Response:
+    return Response(body, status=status, content_type=content_type)
 
 
 # Bodies above this are written in slices, each followed by a turn of the event loop.
 LARGE_BODY = 256 * 1024
 
 
-async def large(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
+async def large(request: Request, parts: list[bytes]) -> Answer:
     """A big JSON body (a list of thousands of objects), given in slices of about
     LARGE_BODY (``list_parts``), written a slice at a time with a turn of the event loop
     after each. Written at once, its TLS encryption and send held every other request
@@ -37,9 +42,8 @@ async def large(request: web.Request, parts: list[bytes]) -> web.StreamResponse:
     other call in bench/api.py; joined into one body first, its copies took as long."""
     if len(parts) <= 1:
         return raw(parts[0] if parts else b"")
-    response = web.StreamResponse(headers={"Content-Type": JSON_TYPE})
-    response.content_length = sum(len(p) for p in parts)
-    await response.prepare(request)
+    response = Stream(request, content_length=sum(len(p) for p in parts))
+    await response.prepare()
     await write_slices(response, parts)
     await response.write_eof()
     return response
@@ -61,7 +65,7 @@ def slices(pieces: Iterable[bytes]) -> list[bytes]:
     return joined
 
 
-async def write_slices(response: web.StreamResponse, parts: list[bytes]) -> None:
+async def write_slices(response: Stream, parts: list[bytes]) -> None:
     """One write per slice, with a turn of the event loop between them."""
     for i, part in enumerate(parts):
         if i:
@@ -69,11 +73,7 @@ async def write_slices(response: web.StreamResponse, parts: list[bytes]) -> None
         await response.write(part)
 
 
-def error(e: errors.ApiError) -> web.Response:
-    response = json(e.status(), status=e.code)
-    if e.retry_after is not None:
-        response.headers["Retry-After"] = str(e.retry_after)
-    return response
+error = status_response  # an ApiError as a Status answer
 
 
 def success_status(resource: Resource, name: str, uid: str | None = None) -> dict[str, Any]:

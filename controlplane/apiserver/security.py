@@ -17,16 +17,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from aiohttp import web
-
 from api import errors
 from api.resources import Resource, by_kind
 from controlplane.apiserver import routes, storage
 from controlplane.apiserver.auth import authz, identity, podrefs, tokens
 from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.cache import WatchCache
-
-USER = web.RequestKey("user", identity.UserInfo)
+from controlplane.apiserver.httpd import Request
 
 SECRETS = by_kind("", "Secret")
 PODS = by_kind("", "Pod")
@@ -46,11 +43,11 @@ class Authenticator:
         self._clock = clock
         self._local = local
 
-    def user(self, request: web.Request) -> identity.UserInfo:
-        transport = request.transport
-        if transport is not None and isinstance(transport.get_extra_info("sockname"), str):
+    def user(self, request: Request) -> identity.UserInfo:
+        peer = request.peer
+        if peer.local:
             return self._local_user(request)  # a Unix socket: the server's local one
-        peercert = transport.get_extra_info("peercert") if transport is not None else None
+        peercert = peer.peercert
         if peercert:
             user = identity.user_from_peercert(peercert)
             if user is not None:
@@ -71,7 +68,7 @@ class Authenticator:
             raise errors.Unauthorized("Unauthorized: the token is unknown, expired or revoked")
         return user
 
-    def _local_user(self, request: web.Request) -> identity.UserInfo:
+    def _local_user(self, request: Request) -> identity.UserInfo:
         """The local socket admits the server's own components, each by its token."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         user = None
@@ -84,7 +81,7 @@ class Authenticator:
         return user
 
 
-def verb_of(request: web.Request, target: routes.Target) -> str:
+def verb_of(request: Request, target: routes.Target) -> str:
     method = request.method
     if method in ("GET", "HEAD"):
         if request.query.get("watch") in ("true", "1"):
@@ -106,7 +103,7 @@ class Authorizer:
         self._cache = cache
 
     async def check(
-        self, request: web.Request, user: identity.UserInfo, target: routes.Target | None
+        self, request: Request, user: identity.UserInfo, target: routes.Target | None
     ) -> None:
         if user.is_admin:
             return
@@ -152,11 +149,11 @@ class Authorizer:
         )
 
 
-async def _body_name(request: web.Request) -> str:
+async def _body_name(request: Request) -> str:
     from controlplane.apiserver import bodies
 
     try:
-        obj = bodies.parse_object(await request.read(), request.headers.get("Content-Type"))
+        obj = bodies.parse_object(request.body, request.headers.get("Content-Type"))
     except errors.ApiError:
         return ""  # the handler will answer the malformed body itself
     meta = obj.get("metadata")

@@ -10,12 +10,11 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from api import errors, gctune
 from api.resources import RESOURCES, by_kind
 from controlplane import store as st
 from controlplane.apiserver import app as application
+from controlplane.apiserver import httpd
 from controlplane.apiserver.audit import AuditLog
 from controlplane.apiserver.auth.local import LocalUsers
 from controlplane.apiserver.auth.pki import Pki
@@ -68,7 +67,9 @@ class ApiServer:
         self._host = host
         self._port = port
         self._ssl = ssl_context
-        self._runner: web.AppRunner | None = None
+        self._app: application.App | None = None
+        self._http: httpd.Server | None = None
+        self._listeners: list[asyncio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.port = port
 
@@ -81,7 +82,7 @@ class ApiServer:
         self._tasks.append(guard(finalizer.run(), name="namespace-finalizer"))
         if self._audit_path is not None:
             self._audit = AuditLog(self._audit_path)
-        app = application.build(
+        app = self._app = application.build(
             self.objects,
             server_address=f"{self._host}:{self._port}",
             max_inflight=self._max_inflight,
@@ -90,13 +91,15 @@ class ApiServer:
             pki=self._pki,
             local=self._local_users,
         )
-        # handler_cancellation: a watch whose client went away ends at once.
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl)
-        await site.start()
-        if self._runner.addresses:
-            self.port = int(self._runner.addresses[0][1])
+        self._http = httpd.Server(
+            app.handle, max_body=application.MAX_BODY, claims_upgrade=app.claims_upgrade
+        )
+        loop = asyncio.get_running_loop()
+        listener = await loop.create_server(
+            self._http, self._host or None, self._port, ssl=self._ssl, backlog=1024
+        )
+        self._listeners.append(listener)
+        self.port = int(listener.sockets[0].getsockname()[1])
         if self._local_socket is not None:
             await self._listen_locally(self._local_socket)
         logger.info(
@@ -105,9 +108,10 @@ class ApiServer:
 
     async def _listen_locally(self, path: Path) -> None:
         """The local socket (auth/local.py), only for the server's own user."""
-        assert self._runner is not None
+        assert self._http is not None
         await asyncio.to_thread(_remove, path)  # left by a server that was killed
-        await web.UnixSite(self._runner, str(path)).start()
+        loop = asyncio.get_running_loop()
+        self._listeners.append(await loop.create_unix_server(self._http, str(path), backlog=1024))
         await asyncio.to_thread(path.chmod, 0o600)
         logger.info("apiserver listening for local components socket=%s", path)
 
@@ -126,8 +130,15 @@ class ApiServer:
                 pass
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for listener in self._listeners:
+            listener.close()
+        if self._http is not None:
+            await self._http.close()
+        for listener in self._listeners:
+            await listener.wait_closed()
+        self._listeners.clear()
+        if self._app is not None:
+            await self._app.close()
         if self._local_socket is not None:
             await asyncio.to_thread(_remove, self._local_socket)
         for task in self._tasks:

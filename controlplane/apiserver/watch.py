@@ -8,7 +8,8 @@ DELETED, as Kubernetes does. With ``allowWatchBookmarks`` an idle stream carries
 events, so clients can resume from a recent revision. ``sendInitialEvents`` (watch-list)
 ends the initial events with the ``k8s.io/initial-events-end`` bookmark.
 
-A slow client only slows its own stream (aiohttp applies backpressure on each write); a
+A slow client only slows its own stream (each write waits while its connection's buffer
+is full, httpd.py); a
 client so slow that the cache forgot its place gets an ERROR event with code 410 and the
 stream ends, after which it relists.
 """
@@ -20,12 +21,12 @@ import logging
 from typing import Any
 
 import orjson
-from aiohttp import web
 
 from api import errors
 from controlplane.apiserver import respond
 from controlplane.apiserver.cache import ADDED, DELETED, MODIFIED, Change, Entry, Watcher
 from controlplane.apiserver.handlers import Selection, int_param, parse_rv, selection
+from controlplane.apiserver.httpd import Answer, Request, Stream
 from controlplane.apiserver.metrics import Metrics
 from controlplane.apiserver.objects import Objects
 from controlplane.apiserver.routes import Target
@@ -97,9 +98,7 @@ def _expired(revision: int, current: int) -> errors.Expired:
     return errors.Expired(f"too old resource version: {revision} ({current})")
 
 
-async def serve(
-    request: web.Request, objects: Objects, target: Target, metrics: Metrics
-) -> web.StreamResponse:
+async def serve(request: Request, objects: Objects, target: Target, metrics: Metrics) -> Answer:
     query = request.query
     sel = selection(target, query)
     cache = objects.cache
@@ -147,29 +146,27 @@ class _Stream:
 
     async def run(
         self,
-        request: web.Request,
+        request: Request,
         objects: Objects,
         initial: list[Entry],
         watcher: Watcher,
         *,
         limit: int | None,
-    ) -> web.StreamResponse:
+    ) -> Answer:
         sel = self.sel
-        response = web.StreamResponse(headers={"Content-Type": respond.JSON_TYPE})
-        response.enable_chunked_encoding()
+        response = Stream(request)
         try:
-            await response.prepare(request)
+            await response.prepare()
             await self._stream(response, objects, initial, watcher, limit=limit)
         except ConnectionResetError:
             # The client closed its watch before the headers went out or between two
-            # of our writes (aiohttp's ClientConnectionResetError is one): nobody is
-            # left to answer.
+            # of our writes: nobody is left to answer.
             logger.debug("watch client went away resource=%s", sel.resource.plural)
         return response
 
     async def _stream(
         self,
-        response: web.StreamResponse,
+        response: Stream,
         objects: Objects,
         initial: list[Entry],
         watcher: Watcher,
