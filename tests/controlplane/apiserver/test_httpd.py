@@ -195,6 +195,15 @@ async def connect(port: int) -> AsyncIterator[Client]:
         await client.close()
 
 
+async def refused(client: Client, status: int, reason: str) -> None:
+    """The server answered a Status with this code and reason, then closed."""
+    answer = await client.answer()
+    assert answer.status == status
+    assert answer.status_object()["reason"] == reason
+    assert answer.headers["Connection"] == "close"
+    await client.assert_closed()
+
+
 @asynccontextmanager
 async def pool_for(port: int, context: ssl.SSLContext | None = None) -> AsyncIterator[http.Pool]:
     pool = http.Pool("127.0.0.1", port, context=context)
@@ -457,11 +466,7 @@ async def test_a_malformed_chunk_size_is_refused(size_line: bytes) -> None:
             + size_line
             + b"\r\n0123456789abcdef\r\n0\r\n\r\n"
         )
-        answer = await client.answer()
-        assert answer.status == 400
-        assert answer.status_object()["reason"] == "BadRequest"
-        assert answer.headers["Connection"] == "close"
-        await client.assert_closed()
+        await refused(client, 400, "BadRequest")
     assert served.seen == []
 
 
@@ -583,11 +588,7 @@ async def test_a_malformed_request_gets_400_and_the_connection_closes(
 ) -> None:
     async with serving() as served, connect(served.port) as client:
         await client.send(request_bytes)
-        answer = await client.answer()
-        assert answer.status == 400
-        assert answer.status_object()["reason"] == "BadRequest"
-        assert answer.headers["Connection"] == "close"
-        await client.assert_closed()
+        await refused(client, 400, "BadRequest")
     assert served.seen == []
 
 
@@ -829,11 +830,7 @@ async def test_a_slow_body_gets_504_after_body_timeout() -> None:
         served.server.sweep()
         clock.now += 2
         served.server.sweep()
-        answer = await client.answer()
-        assert answer.status == 504
-        assert answer.status_object()["reason"] == "Timeout"
-        assert answer.headers["Connection"] == "close"
-        await client.assert_closed()
+        await refused(client, 504, "Timeout")
     assert served.seen == []
 
 
