@@ -1,9 +1,9 @@
 """The apiserver's HTTP/1.1 server: requests in, ``Response``s and ``Stream``s out.
 
 Why not aiohttp's server (which bramble used first, and still uses for WebSocket
-upgrades): on this 2-core machine it cost about 120 µs of CPU per request through an
-Application with three middlewares, against about 25 µs for this one (measured with the
-same trivial handler, docs/benchmarks.md); at a thousand pods a second the apiserver
+upgrades): on this 2-core machine it cost 114 µs of CPU per request through an
+Application with three middlewares, against 47 µs for this one (the same trivial
+handler, bench/httpd.py); at a thousand pods a second the apiserver
 serves three or four requests per pod and was the bottleneck. This server does what the
 Kubernetes API needs and no more:
 
