@@ -155,8 +155,8 @@ class Response:
         self.headers: list[tuple[str, str]] = []  # more headers (Warning, Retry-After)
 
     def add_header(self, name: str, value: str) -> None:
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"a header value may not hold a line break: {value!r}")
+        if _TOKEN.fullmatch(name.encode()) is None or "\r" in value or "\n" in value:
+            raise ValueError(f"not a header: {name!r}: {value!r}")
         self.headers.append((name, value))
 
     def to_aiohttp(self) -> web.Response:
@@ -336,7 +336,9 @@ class Server:
 
     async def close(self, *, grace: float = CLOSE_GRACE) -> None:
         """End every connection: streams at once, other requests in flight after they
-        finish (at most ``grace`` seconds), idle ones now. Stop listening first."""
+        finish (at most ``grace`` seconds in all), idle ones now. Stop listening first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -354,8 +356,8 @@ class Server:
             await asyncio.gather(*late, return_exceptions=True)
         for conn in list(self.connections):
             conn.abort()
-        if self._upgrades is not None:
-            await self._upgrades.shutdown(grace)
+        if self._upgrades is not None:  # WebSocket sessions: what is left of the grace
+            await self._upgrades.shutdown(max(0.0, deadline - loop.time()))
 
 
 # Where a connection is between requests.
@@ -477,7 +479,7 @@ class Connection(asyncio.Protocol):
             if self._state != _BODY:
                 self._state = _BODY
                 self._since = self._server.clock()
-                if headers.get("Expect", "").lower() == "100-continue":
+                if version >= (1, 1) and headers.get("Expect", "").lower() == "100-continue":
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return
         del buf[:body_end]
@@ -526,6 +528,9 @@ class Connection(asyncio.Protocol):
                 self._respond(answer, head_only=request.method == "HEAD")
             elif isinstance(answer, Stream) and not answer.done:
                 self.closing = True  # never started: nothing can follow it
+            elif isinstance(answer, Upgraded):
+                logger.error("an upgrade answer to a plain request path=%s", request.path)
+                self.closing = True
         except ConnectionResetError:
             return
         self._task = None
