@@ -45,6 +45,8 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from api import errors
+from controlplane.apiserver.auth.identity import UserInfo
+from controlplane.apiserver.routes import Target
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +99,8 @@ class Request:
         self.headers = headers
         self.body = body
         self.version = version
-        self.user: Any = None
-        self.target: Any = None
+        self.user: UserInfo | None = None
+        self.target: Target | None = None
         self.upgrade = upgrade  # the aiohttp request of a WebSocket upgrade
         self.peer = peer
         self._conn = conn  # None: not ours to stream on
@@ -374,6 +376,7 @@ class Connection(asyncio.Protocol):
         self._state = _HEAD
         self._since = server.clock()  # when the current state began
         self._scanned = 0  # head bytes already searched for the blank line
+        self._head: _Head | None = None  # parsed, while its body is still coming
         self._task: asyncio.Task[None] | None = None
         self._paused_writing = False
         self._drained: asyncio.Future[None] | None = None
@@ -448,47 +451,59 @@ class Connection(asyncio.Protocol):
                 start += 2
             del buf[:start]
             self._scanned = 0
-        end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
-        if end < 0:
-            self._scanned = len(buf)
-            if len(buf) > MAX_HEAD:
-                self._refuse(errors.BadRequest(f"the request head is larger than {MAX_HEAD} bytes"))
-            return
-        if end > MAX_HEAD:
-            self._refuse(errors.BadRequest(f"the request head is larger than {MAX_HEAD} bytes"))
-            return
-        try:
-            head = _parse_head(bytes(buf[:end]))
-        except _Malformed as e:
-            self._refuse(errors.BadRequest(f"malformed HTTP request: {e}"))
-            return
-        method, target, version, headers = head
-        path, _, query = target.partition("?")
-        if "%" in path:
-            path = unquote(path)
-        if self._server.claims_upgrade(method, path, headers):
-            self._hand_on()
-            return
-        start = end + 4
+        head = self._head
+        if head is None:
+            head = self._read_head()
+            if head is None:
+                return
+        method, path, query, version, headers, start = head
         try:
             body_end, body = self._body(headers, start)
         except errors.ApiError as e:
             self._refuse(e)
             return
         if body is None:  # more to come
-            if self._state != _BODY:
+            if self._head is None:
+                self._head = head
                 self._state = _BODY
                 self._since = self._server.clock()
                 if version >= (1, 1) and headers.get("Expect", "").lower() == "100-continue":
                     self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             return
         del buf[:body_end]
+        self._head = None
         self._scanned = 0
         self.closing = _wants_close(version, headers)
         self._state = _BUSY
         self._since = self._server.clock()
         request = Request(method, path, query, headers, body, self.peer, self, version=version)
         self._task = asyncio.get_running_loop().create_task(self._serve(request))
+
+    def _read_head(self) -> _Head | None:
+        """The next request's head, if all of it is here (None also when the request
+        was refused or handed on)."""
+        buf = self._buf
+        end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
+        if end < 0:
+            self._scanned = len(buf)
+            if len(buf) > MAX_HEAD:
+                self._refuse(errors.BadRequest(f"the request head is larger than {MAX_HEAD} bytes"))
+            return None
+        if end > MAX_HEAD:
+            self._refuse(errors.BadRequest(f"the request head is larger than {MAX_HEAD} bytes"))
+            return None
+        try:
+            method, target, version, headers = _parse_head(bytes(buf[:end]))
+        except _Malformed as e:
+            self._refuse(errors.BadRequest(f"malformed HTTP request: {e}"))
+            return None
+        path, _, query = target.partition("?")
+        if "%" in path:
+            path = unquote(path)
+        if self._server.claims_upgrade(method, path, headers):
+            self._hand_on()
+            return None
+        return method, path, query, version, headers, end + 4
 
     def _body(self, headers: CIMultiDictProxy[str], start: int) -> tuple[int, bytes | None]:
         """(where the request ends, its body) or (0, None) if not all of it is here."""
@@ -606,6 +621,10 @@ class Connection(asyncio.Protocol):
                 self._transport.close()
             else:
                 self._transport.abort()
+
+
+# method, path, query string, version, headers, where the body starts
+_Head = tuple[str, str, str, tuple[int, int], CIMultiDictProxy[str], int]
 
 
 class _Malformed(ValueError):
