@@ -23,6 +23,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from controlplane.scheduler.framework import (
     Code,
@@ -38,6 +39,7 @@ MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE = 5
 BASE_PERCENTAGE_OF_NODES_TO_SCORE = 50
 NO_NODES_AVAILABLE = "no nodes available to schedule pods"
+_UNKNOWN: Any = object()  # no verdict kept for the signature (None is "fits")
 
 
 def num_feasible_nodes_to_find(percentage: int | None, num_all_nodes: int) -> int:
@@ -168,24 +170,31 @@ class Algorithm:
         )  # fmt: skip
         nominator = fw.handle.nominator if fw.handle is not None else None
         has_nominations = nominator is not None and len(nominator) > 0
+        # A verdict kept on the node for this pod's signature is the verdict (nominated
+        # pods are not part of a node's state: with nominations, every node is checked).
+        number = None if has_nominations else fw.filter_signature(state, pod, plan)
         statuses = diagnosis.statuses
         feasible: list[NodeInfo] = []
         start = self.next_start % total
         checked = 0
         for node in itertools.chain(nodes[start:], nodes[:start]):
             checked += 1
-            clean = node.memo.get(clean_key)
-            if clean is None:
-                clean = node.memo[clean_key] = all(f.passes_all(node) for f in node_only)
-            chosen = others if clean else filters
-            if has_nominations:
-                status = fw.run_filters_with_nominated(state, pod, node, chosen)
-            else:
-                status = None
-                for plugin in chosen:
-                    status = plugin.filter(state, pod, node)
-                    if status is not None:
-                        break
+            status = node.results.get(number, _UNKNOWN) if number is not None else _UNKNOWN
+            if status is _UNKNOWN:
+                clean = node.memo.get(clean_key)
+                if clean is None:
+                    clean = node.memo[clean_key] = all(f.passes_all(node) for f in node_only)
+                chosen = others if clean else filters
+                if has_nominations:
+                    status = fw.run_filters_with_nominated(state, pod, node, chosen)
+                else:
+                    status = None
+                    for plugin in chosen:
+                        status = plugin.filter(state, pod, node)
+                        if status is not None:
+                            break
+                if number is not None:
+                    node.keep(number, status)
             if status is None:
                 feasible.append(node)
                 if len(feasible) >= wanted:

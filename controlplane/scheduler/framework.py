@@ -22,6 +22,16 @@ built by counting them.
 Each plugin names the cluster events that could turn its "no" into a "yes"
 (``events``); the queue moves an unschedulable pod back only on those (QueueingHint).
 
+Pod signatures (Kubernetes' KEP-5598): a Filter or Score plugin whose result on a node
+follows from that node alone (its Node object and its pods) and some facts of the pod
+says which facts (``sign_filter``, ``sign_score``). When every plugin that runs for a pod
+signs it, the results are kept on each node (``NodeInfo.results``) until the node
+changes, and the next pod with the same signature (the next replica of a Deployment)
+reads them there instead of running the plugins again: exactly the same verdicts and
+scores, at the cost of one dict lookup per node. Kubernetes uses the signature to reuse
+a whole cycle's ranking (opportunistic batching); here it only saves recomputation, so
+nothing about the result changes.
+
 Concurrency: everything here is synchronous and runs on the scheduler's event loop
 between awaits, so plugins read the cache without locks and must never block.
 """
@@ -29,7 +39,8 @@ between awaits, so plugins read the cache without locks and must never block.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -270,12 +281,45 @@ class NormalizeScorePlugin(Protocol):
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None: ...
 
 
+Signer = Callable[[CycleState, PodInfo], Hashable | None]
+
+
+@runtime_checkable
+class SignedFilter(Protocol):
+    """A Filter whose verdict on a node is decided by the node (its Node object and its
+    pods) and by what ``sign_filter`` returns for the pod (called after PreFilter), and
+    by nothing else: two pods with equal signatures get the same verdict on a node that
+    has not changed. None: this pod's verdict depends on more (other nodes' pods...)."""
+
+    name: str
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable | None: ...
+
+
+@runtime_checkable
+class SignedScore(Protocol):
+    """``SignedFilter`` for a Score plugin: its score of a node is decided by the node and
+    by what ``sign_score`` returns for the pod (called after PreScore)."""
+
+    name: str
+
+    def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class FilterPlan:
     filters: list[FilterPlugin]  # in order
     node_only: Sequence[NodeOnlyFilter]  # the subset some nodes pass whatever the pod
     others: list[FilterPlugin]  # the rest, in order: all a "clean" node needs
     clean_key: str  # NodeInfo.memo key of "passes every node-only filter"
+    signers: tuple[Signer, ...] | None  # of every filter; None if one cannot sign
+
+
+# Signatures become small integers, the keys of NodeInfo.results: a node's lookup then
+# hashes an int, not a nested tuple. Numbers are never reused, so results kept under a
+# number the table has forgotten are merely never read again.
+_signature_numbers = itertools.count(1)
+MAX_SIGNATURES = 4096  # remembered per framework; beyond, the table starts again
 
 
 def default_normalize(scores: list[int], *, reverse: bool = False) -> None:
@@ -329,6 +373,12 @@ class Framework:
             for plugin, weight in self.score_plugins
             if weight
         ]
+        self._score_signers: dict[str, Signer] = {
+            plugin.name: plugin.sign_score
+            for plugin, _ in self.score_plugins
+            if isinstance(plugin, SignedScore)
+        }
+        self._signatures: dict[Hashable, int] = {}
         self._plans: dict[frozenset[str], FilterPlan] = {}
         self._extensions = [
             p for p in self.pre_filter_plugins if isinstance(p, PreFilterExtensions)
@@ -390,13 +440,36 @@ class Framework:
         if plan is None:
             filters = [p for p in self.filter_plugins if p.name not in key]
             node_only = [p for p in filters if isinstance(p, NodeOnlyFilter)]
+            signers = tuple(p.sign_filter for p in filters if isinstance(p, SignedFilter))
             plan = self._plans[key] = FilterPlan(
                 filters,
                 node_only,
                 [p for p in filters if not isinstance(p, NodeOnlyFilter)],
                 "clean:" + ",".join(p.name for p in node_only),
+                signers if len(signers) == len(filters) else None,
             )
         return plan
+
+    def filter_signature(self, state: CycleState, pod: PodInfo, plan: FilterPlan) -> int | None:
+        """The number under which ``plan``'s verdicts for ``pod`` are kept on each node
+        (NodeInfo.results), or None when a filter cannot sign the pod."""
+        if plan.signers is None:
+            return None
+        parts: list[Hashable] = [plan.clean_key]
+        for sign in plan.signers:
+            part = sign(state, pod)
+            if part is None:
+                return None
+            parts.append(part)
+        return self._number(("filter", *(p.name for p in plan.filters), *parts))
+
+    def _number(self, signature: Hashable) -> int:
+        number = self._signatures.get(signature)
+        if number is None:
+            if len(self._signatures) >= MAX_SIGNATURES:
+                self._signatures.clear()
+            number = self._signatures[signature] = next(_signature_numbers)
+        return number
 
     def run_filters(
         self,
@@ -463,7 +536,47 @@ class Framework:
                 state.skip_score.add(plugin.name)
 
     def run_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
-        """The weighted total of every Score plugin, per node (same order as ``nodes``)."""
+        """The weighted total of every Score plugin, per node (same order as ``nodes``).
+
+        When every plugin that scores the pod signs it and none normalizes (normalizing
+        depends on every node's score), a node's total is kept on it until it changes:
+        only the nodes without one are scored."""
+        number = self._score_signature(state, pod)
+        if number is None:
+            return self._totals(state, pod, nodes)
+        totals: list[int] = []
+        missing: list[int] = []
+        for i, node in enumerate(nodes):
+            total = node.results.get(number)
+            if total is None:
+                missing.append(i)
+                total = 0
+            totals.append(total)
+        if missing:
+            fresh = self._totals(state, pod, [nodes[i] for i in missing])
+            for i, total in zip(missing, fresh, strict=True):
+                totals[i] = total
+                nodes[i].keep(number, total)
+        return totals
+
+    def _score_signature(self, state: CycleState, pod: PodInfo) -> int | None:
+        parts: list[Hashable] = ["score"]
+        skip = state.skip_score
+        signers = self._score_signers
+        for plugin, _, _, normalize in self._scorers:
+            name = plugin.name
+            if name in skip:
+                continue
+            sign = signers.get(name)
+            if sign is None or normalize is not None:
+                return None
+            part = sign(state, pod)
+            if part is None:
+                return None
+            parts += (name, part)
+        return self._number(tuple(parts))
+
+    def _totals(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
         totals = [0] * len(nodes)
         for plugin, weight, batch, normalize in self._scorers:
             if plugin.name in state.skip_score:

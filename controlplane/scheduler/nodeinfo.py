@@ -14,6 +14,8 @@ writes the same taints; deriving them here too means the scheduler is right whet
 not that controller has caught up (or runs at all), and a taint in both places counts once.
 
 ``generation`` increases with every change, so a caller can tell a node has moved on.
+``results`` holds what signed plugins decided about this node for a pod signature
+(framework.py), and is emptied by every change, as ``memo`` is by a Node update.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ _CONDITION_TAINTS: Final = {
 # An image whose size the node does not report (bramble's agent reports 0) is counted as
 # this big: a typical small service image, so that holding it still counts for locality.
 UNKNOWN_IMAGE_SIZE: Final = 100 * 1024 * 1024
+MAX_RESULTS: Final = 64  # signatures' results kept per node; beyond, it starts again
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +78,9 @@ class NodeInfo:
     # What plugins derive from the Node object alone (not from its pods), kept until the
     # Node changes: set_node clears it.
     memo: dict[str, Any] = field(default_factory=dict)
+    # A pod signature's number -> the filters' verdict or the score total for it (see
+    # framework.py), kept until the node or its pods change.
+    results: dict[int, Any] = field(default_factory=dict)
     pods: dict[str, PodInfo] = field(default_factory=dict)
     requested: Resources = field(default_factory=Resources)
     non_zero_cpu: int = 0
@@ -90,6 +96,7 @@ class NodeInfo:
         status = node.get("status") or {}
         self.node = node
         self.memo = {}
+        self.results = {}
         self.labels = meta.get("labels") or {}
         try:
             self.allocatable = from_list(
@@ -120,7 +127,14 @@ class NodeInfo:
 
     # --- pods ----------------------------------------------------------------------
 
+    def keep(self, number: int, result: Any) -> None:
+        """Remember a signed result (``results``)."""
+        if len(self.results) >= MAX_RESULTS:
+            self.results = {}
+        self.results[number] = result
+
     def add_pod(self, pod: PodInfo) -> None:
+        self.results = {}
         self.pods[pod.key] = pod
         self.requested.add(pod.requests)
         self.non_zero_cpu += pod.non_zero_cpu
@@ -137,6 +151,7 @@ class NodeInfo:
         pod = self.pods.pop(key, None)
         if pod is None:
             return None
+        self.results = {}
         self.requested.subtract(pod.requests)
         self.non_zero_cpu -= pod.non_zero_cpu
         self.non_zero_memory -= pod.non_zero_memory

@@ -58,6 +58,11 @@ class Resources:
         for name, value in other.scalar.items():
             self.scalar[name] = self.scalar.get(name, 0) - value
 
+    def key(self) -> tuple[int, int, int, int, tuple[tuple[str, int], ...]]:
+        """The amounts as a hashable value (a pod signature's part)."""
+        scalar = tuple(sorted(self.scalar.items())) if self.scalar else ()
+        return (self.milli_cpu, self.memory, self.ephemeral, self.pods, scalar)
+
     def copy(self) -> Resources:
         return Resources(self.milli_cpu, self.memory, self.ephemeral, self.pods, dict(self.scalar))
 

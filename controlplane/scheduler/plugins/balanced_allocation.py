@@ -6,7 +6,7 @@ requested/allocatable fractions, as Kubernetes."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -40,6 +40,9 @@ class BalancedAllocation:
         if not any(pod.requests.get(name) for name in self.resources):
             return SKIP
         return None
+
+    def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.requests.key()
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return self.score_nodes(state, pod, [node])[0]

@@ -22,7 +22,7 @@ Args: ``penalties`` (a mapping of the names above to 0..100).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler import terms
@@ -88,6 +88,12 @@ class HardwareHealth:
         if under_voltage_now(node) and not terms.tolerated(_TAINT, pod.tolerations):
             return _REJECT
         return None
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.tolerations
+
+    def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.writes_local_storage
 
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
         return self.score_nodes(state, pod, [node])[0]

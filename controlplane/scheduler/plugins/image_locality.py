@@ -5,7 +5,7 @@ every node has says little), between 23 MB and 1000 MB per container."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -61,6 +61,11 @@ class ImageLocality:
         high = MAX_CONTAINER_THRESHOLD * containers
         total = min(max(total, MIN_THRESHOLD), high)
         return MAX_NODE_SCORE * (total - MIN_THRESHOLD) // (high - MIN_THRESHOLD)
+
+    def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable:
+        # the images and how many nodes hold each (PreScore's count of the whole cluster)
+        spread, total_nodes, containers = state.data[NAME]
+        return tuple(spread.items()), total_nodes, containers
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> ImageLocality:

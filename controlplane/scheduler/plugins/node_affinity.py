@@ -10,7 +10,7 @@ scheduler-enforced node affinity").
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler import terms
@@ -74,6 +74,9 @@ class NodeAffinity:
         if required is not None and not required.matches(node.name, labels):
             return _REJECT
         return None
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return frozenset(pod.node_selector.items()), pod.required_node_affinity
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]

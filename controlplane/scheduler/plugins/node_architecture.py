@@ -16,7 +16,7 @@ its images lacks can never run: it is rejected at once with a message naming bot
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -98,6 +98,9 @@ class NodeArchitecture:
             if not any(runs_on(p, platform) for p in platforms):
                 return _REJECT
         return None
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return tuple(state.data[NAME])  # what PreFilter found the images run on
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeArchitecture:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -34,6 +34,9 @@ class NodeName:
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
         return None if not pod.node_name or pod.node_name == node.name else _REJECT
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.node_name
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeName:

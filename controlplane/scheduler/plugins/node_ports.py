@@ -3,7 +3,7 @@ host IP or on 0.0.0.0) of one node."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -40,6 +40,9 @@ class NodePorts:
             if taken and (ip == _ANY or _ANY in taken or ip in taken):
                 return _REJECT
         return None
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.host_ports
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodePorts:

@@ -17,7 +17,7 @@ Args (``pluginConfig``)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler.framework import (
@@ -88,6 +88,12 @@ class NodeResourcesFit:
         ):
             return None
         return self._why(want, have, used, node)
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.requests.key(), pod.errors.get("resources")
+
+    def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.non_zero_cpu, pod.non_zero_memory, pod.requests.key()
 
     def _why(
         self, want: Resources, have: Resources, used: Resources, node: NodeInfo

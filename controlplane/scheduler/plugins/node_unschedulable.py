@@ -3,7 +3,7 @@ the pod tolerates the ``node.kubernetes.io/unschedulable`` NoSchedule taint."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any, Final
 
 from controlplane.scheduler import terms
@@ -30,6 +30,9 @@ class NodeUnschedulable:
         if not node.unschedulable or terms.tolerated(_TAINT, pod.tolerations):
             return None
         return _REJECT
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.tolerations
 
 
 def new(args: Mapping[str, Any], handle: Handle) -> NodeUnschedulable:

@@ -4,7 +4,7 @@ prefers nodes with fewer untolerated PreferNoSchedule taints."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final
 
 from controlplane.scheduler import terms
@@ -51,6 +51,9 @@ class TaintToleration:
                     status = self._rejections[taint] = unresolvable(NAME, reason(taint))
                 return status
         return None
+
+    def sign_filter(self, state: CycleState, pod: PodInfo) -> Hashable:
+        return pod.tolerations
 
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
