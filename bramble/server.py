@@ -126,13 +126,16 @@ async def _serve(options: ServerOptions, stop: asyncio.Event, ready: asyncio.Eve
         await asyncio.to_thread(data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     except OSError as e:
         raise ServerError(f"cannot prepare {data_dir}: {e.strerror}") from e
+    try:
+        socket = await asyncio.to_thread(local.socket_path, data_dir)
+    except (OSError, local.LocalSocketError) as e:
+        raise ServerError(f"cannot prepare the local socket: {e}") from e
     store = await open_store(options.store_url or default_url(data_dir))
     try:
         pki = await _cluster_pki(data_dir, store)
     except BaseException:
         await store.close()
         raise
-    socket = local.socket_path(data_dir)
     local_users, local_tokens = local.LocalUsers.make(
         {
             name: identity.authenticated(user, [identity.GROUP_MASTERS])

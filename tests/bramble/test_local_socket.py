@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import stat
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,32 +17,70 @@ import pytest
 from api import errors
 from api.client import ApiClient, Credentials, load_kubeconfig, ssl_context
 from api.resources import resource
-from controlplane.apiserver.auth import identity
-from controlplane.apiserver.auth.local import LocalUsers, socket_path
+from controlplane.apiserver.auth.local import LocalSocketError, socket_path
 from tests.support.cluster import BrambleServer
 
 CONFIGMAPS = resource("", "ConfigMap")
 NAMESPACES = resource("", "Namespace")
 
 
-def test_a_deep_data_directory_gets_a_short_socket_path(tmp_path: Path) -> None:
+def test_a_deep_data_directory_gets_a_short_socket_path_in_a_private_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     shallow = tmp_path / "d"
     assert socket_path(shallow) == shallow.absolute() / "apiserver.sock"
     deep = tmp_path / ("x" * 120)
     path = socket_path(deep)
     assert len(str(path)) <= 100
+    assert path.parent == tmp_path / "tmp" / f"bramble-{os.getuid()}"
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert path == socket_path(deep)  # the same directory, the same socket
     assert path != socket_path(tmp_path / ("y" * 120))
 
 
-def test_only_a_known_token_names_a_local_user() -> None:
-    scheduler = identity.authenticated("system:kube-scheduler", [identity.GROUP_MASTERS])
-    users, tokens = LocalUsers.make({"scheduler": scheduler})
-    assert users.user(tokens["scheduler"]) == scheduler
-    assert users.user(tokens["scheduler"] + "x") is None
-    assert users.user("") is None
-    again, _ = LocalUsers.make({"scheduler": scheduler})
-    assert again.user(tokens["scheduler"]) is None  # a new start, new tokens
+def open_to_all(path: Path) -> None:
+    path.mkdir()
+    path.chmod(0o777)
+
+
+def a_symlink(path: Path) -> None:
+    path.symlink_to(path.parent)
+
+
+def a_file(path: Path) -> None:
+    path.write_text("")
+
+
+@pytest.mark.parametrize(
+    ("make", "complaint"),
+    [
+        (open_to_all, "may be entered by others (mode 777)"),
+        (a_symlink, "is not a directory"),
+        (a_file, "is not a directory"),
+    ],
+)
+def test_a_private_directory_someone_could_have_prepared_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Callable[[Path], None], complaint: str
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    prepared = tmp_path / f"bramble-{os.getuid()}"
+    make(prepared)
+    with pytest.raises(LocalSocketError, match=re.escape(complaint)) as refused:
+        socket_path(tmp_path / ("x" * 120))
+    assert f"remove {prepared}" in str(refused.value)
+
+
+def test_a_private_directory_of_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    me = os.getuid() + 1  # the directory below belongs to the real user, not to "me"
+    monkeypatch.setattr(os, "getuid", lambda: me)
+    (tmp_path / f"bramble-{me}").mkdir(mode=0o700)
+    with pytest.raises(LocalSocketError, match="belongs to user"):
+        socket_path(tmp_path / ("x" * 120))
 
 
 async def test_components_use_the_local_socket_and_nothing_else_can(tmp_path: Path) -> None:

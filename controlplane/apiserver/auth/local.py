@@ -16,9 +16,12 @@ admin.kubeconfig over HTTPS as before.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+import os
 import secrets
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,17 +32,43 @@ from controlplane.apiserver.auth.kubeconfig import socket_kubeconfig, write_kube
 
 SOCKET_NAME = "apiserver.sock"
 # sun_path holds 108 bytes with its terminating NUL; deep data directories (a test's
-# temporary directory) get a socket in the temporary directory named by a hash instead.
+# temporary directory) get a socket named by a hash in a private directory instead.
 _MAX_SOCKET_PATH = 100
 
 
+class LocalSocketError(Exception):
+    """The local socket has no safe place; the message says what to do."""
+
+
 def socket_path(data_dir: Path) -> Path:
-    """Where the apiserver of ``data_dir`` listens for its own components."""
+    """Where the apiserver of ``data_dir`` listens for its own components (may create
+    the private directory of ``private_dir``: call it off the event loop)."""
     path = data_dir.absolute() / SOCKET_NAME
     if len(str(path).encode()) <= _MAX_SOCKET_PATH:
         return path
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"bramble-{digest}.sock"
+    return private_dir() / f"{digest}.sock"
+
+
+def private_dir() -> Path:
+    """``<tmp>/bramble-<uid>``: a directory only this user may enter, made 0700 if it is
+    not there. One that another user owns, or that others may enter, or that is a
+    symlink, is refused: a socket there could be somebody else's, listening for the
+    components' tokens (as tmux and ssh-agent check their directories in /tmp)."""
+    uid = os.getuid()
+    path = Path(tempfile.gettempdir()) / f"bramble-{uid}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    found = path.lstat()
+    fix = f"remove {path} (or set TMPDIR to a directory of your own) and start again"
+    if not stat.S_ISDIR(found.st_mode):
+        raise LocalSocketError(f"{path} is not a directory; {fix}")
+    if found.st_uid != uid:
+        raise LocalSocketError(f"{path} belongs to user {found.st_uid}, not to you; {fix}")
+    if found.st_mode & 0o077:
+        mode = stat.S_IMODE(found.st_mode)
+        raise LocalSocketError(f"{path} may be entered by others (mode {mode:o}); {fix}")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
