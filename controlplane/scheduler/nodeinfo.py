@@ -45,7 +45,9 @@ _CONDITION_TAINTS: Final = {
 # An image whose size the node does not report (bramble's agent reports 0) is counted as
 # this big: a typical small service image, so that holding it still counts for locality.
 UNKNOWN_IMAGE_SIZE: Final = 100 * 1024 * 1024
-MAX_RESULTS: Final = 64  # signatures' results kept per node; beyond, it starts again
+# Signatures whose results a node keeps: a few Deployments rolling out at once. Beyond,
+# it starts again; so 5000 nodes hold at most 80,000 small entries.
+MAX_RESULTS: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
