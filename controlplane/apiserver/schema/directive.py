@@ -57,14 +57,15 @@ class FieldValidator:
         """Check a decoded body (before any defaulting). Strict: raise BadRequest naming
         every problem. Warn: return the ``Warning`` header values to send. Ignore: [].
 
-        ``raw`` is the body as received; give it to report duplicate JSON keys too. For a
+        ``raw`` is the body as received, ``obj`` exactly what it decodes to; give it to
+        report duplicate JSON keys too. For a
         patch, pass the patched object (what the patch makes of the stored one). A body
         that is not the resource's kind names its own: ``body_kind=("autoscaling/v1",
         "Scale")`` for ``/scale``, ``("v1", "Binding")``, ``("policy/v1", "Eviction")``."""
         if self.mode is FieldValidation.IGNORE:
             return []
         api_version, kind = body_kind or (resource.api_version, resource.kind)
-        problems = [f'duplicate field "{p}"' for p in duplicate_fields(raw)] if raw else []
+        problems = [f'duplicate field "{p}"' for p in duplicate_fields(raw, obj)] if raw else []
         problems += [f'unknown field "{p}"' for p in unknown_fields_of(api_version, kind, obj)]
         if not problems:
             return []

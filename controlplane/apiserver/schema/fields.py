@@ -113,22 +113,24 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _Object:
 # so; inside a string a quote is escaped, so the pattern can match there too (in an
 # annotation holding JSON, say) but never fewer times than there are keys.
 _KEY_END = re.compile(rb'"\s*:')
+_NOT_DECODED: object = object()  # duplicate_fields' "decode the body yourself"
 
 
-def duplicate_fields(body: bytes) -> list[str]:
+def duplicate_fields(body: bytes, decoded: object = _NOT_DECODED) -> list[str]:
     """Paths of the keys a JSON body repeats (``spec.replicas``); [] for a body that is
-    not JSON (YAML, protobuf), whose decoders keep no such record.
+    not JSON (YAML, protobuf), whose decoders keep no such record. ``decoded``: the body
+    as the request's handler already decoded it (else it is decoded here).
 
     Most bodies repeat nothing, which is proved cheaply: if the body has no more key
     ends than its decoded objects have keys, no key can be there twice. Only otherwise
     is it decoded again, keeping every pair."""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if len(_KEY_END.findall(body)) == _count_keys(decoded):
-            return []
+    if decoded is _NOT_DECODED:
+        try:
+            decoded = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            decoded = _NOT_DECODED
+    if decoded is not _NOT_DECODED and len(_KEY_END.findall(body)) == _count_keys(decoded):
+        return []
     try:
         decoded = json.loads(body, object_pairs_hook=_pairs)
     except (ValueError, UnicodeDecodeError):
@@ -139,15 +141,22 @@ def duplicate_fields(body: bytes) -> list[str]:
 
 
 def _count_keys(value: object) -> int:
+    """The keys of every object in a decoded body (a loop, not recursion: a body may
+    nest deeper than Python's stack)."""
     count = 0
     stack = [value]
+    pop, push = stack.pop, stack.append
     while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
+        item = pop()
+        if type(item) is dict:
             count += len(item)
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, (dict, list)))
+            for inner in item.values():
+                if type(inner) is dict or type(inner) is list:
+                    push(inner)
+        elif type(item) is list:
+            for inner in item:
+                if type(inner) is dict or type(inner) is list:
+                    push(inner)
     return count
 
 
