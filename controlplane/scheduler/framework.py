@@ -24,13 +24,15 @@ Each plugin names the cluster events that could turn its "no" into a "yes"
 
 Pod signatures (Kubernetes' KEP-5598): a Filter or Score plugin whose result on a node
 follows from that node alone (its Node object and its pods) and some facts of the pod
-says which facts (``sign_filter``, ``sign_score``). When every plugin that runs for a pod
-signs it, the results are kept on each node (``NodeInfo.results``) until the node
-changes, and the next pod with the same signature (the next replica of a Deployment)
-reads them there instead of running the plugins again: exactly the same verdicts and
-scores, at the cost of one dict lookup per node. Kubernetes uses the signature to reuse
-a whole cycle's ranking (opportunistic batching); here it only saves recomputation, so
-nothing about the result changes.
+says which facts (``sign_filter``, ``sign_score``). When every filter that runs for a pod
+signs it, their verdicts are kept on each node (``NodeInfo.results``) until the node
+changes; so is the weighted sum of the scores of the plugins that sign it and do not
+normalize (the others, such as the default spreading of a Deployment's pods, score
+every node each time). The next pod with the same signature (the next replica of a
+Deployment) reads them there instead of running the plugins again: exactly the same
+verdicts and scores, at the cost of one dict lookup per node. Kubernetes uses the
+signature to reuse a whole cycle's ranking (opportunistic batching); here it only saves
+recomputation, so nothing about the result changes.
 
 Concurrency: everything here is synchronous and runs on the scheduler's event loop
 between awaits, so plugins read the cache without locks and must never block.
@@ -306,6 +308,16 @@ class SignedScore(Protocol):
     def sign_score(self, state: CycleState, pod: PodInfo) -> Hashable | None: ...
 
 
+# A Score plugin as the framework runs it: (plugin, weight, batch scorer or None,
+# normalizer or None), resolved once.
+_Scorer = tuple[
+    "ScorePlugin",
+    int,
+    Callable[[CycleState, PodInfo, Sequence[NodeInfo]], list[int]] | None,
+    Callable[[CycleState, PodInfo, list[int]], None] | None,
+]
+
+
 @dataclass(frozen=True, slots=True)
 class FilterPlan:
     filters: list[FilterPlugin]  # in order
@@ -362,8 +374,7 @@ class Framework:
         self.score_plugins = list(score)
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.handle = handle
-        # (plugin, weight, batch scorer or None, normalizer or None), resolved once
-        self._scorers = [
+        self._scorers: list[_Scorer] = [
             (
                 plugin,
                 weight,
@@ -538,12 +549,26 @@ class Framework:
     def run_score(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
         """The weighted total of every Score plugin, per node (same order as ``nodes``).
 
-        When every plugin that scores the pod signs it and none normalizes (normalizing
-        depends on every node's score), a node's total is kept on it until it changes:
-        only the nodes without one are scored."""
-        number = self._score_signature(state, pod)
-        if number is None:
-            return self._totals(state, pod, nodes)
+        The plugins that sign the pod and do not normalize (normalizing depends on every
+        node's score) are "kept": their weighted sum for a node is kept on it until it
+        changes, so only the nodes without one are scored by them. The others (default
+        spreading of a Deployment's pods, say) score every node each time."""
+        active = [s for s in self._scorers if s[0].name not in state.skip_score]
+        kept: list[_Scorer] = []
+        fresh: list[_Scorer] = []
+        parts: list[Hashable] = ["score"]
+        for scorer in active:
+            plugin, _, _, normalize = scorer
+            sign = self._score_signers.get(plugin.name)
+            part = sign(state, pod) if sign is not None and normalize is None else None
+            if part is None:
+                fresh.append(scorer)
+            else:
+                kept.append(scorer)
+                parts += (plugin.name, part)
+        if not kept:
+            return self._totals(state, pod, nodes, fresh)
+        number = self._number(tuple(parts))
         totals: list[int] = []
         missing: list[int] = []
         for i, node in enumerate(nodes):
@@ -553,34 +578,20 @@ class Framework:
                 total = 0
             totals.append(total)
         if missing:
-            fresh = self._totals(state, pod, [nodes[i] for i in missing])
-            for i, total in zip(missing, fresh, strict=True):
+            scored = self._totals(state, pod, [nodes[i] for i in missing], kept)
+            for i, total in zip(missing, scored, strict=True):
                 totals[i] = total
                 nodes[i].keep(number, total)
+        if fresh:
+            others = self._totals(state, pod, nodes, fresh)
+            totals = [t + o for t, o in zip(totals, others, strict=True)]
         return totals
 
-    def _score_signature(self, state: CycleState, pod: PodInfo) -> int | None:
-        parts: list[Hashable] = ["score"]
-        skip = state.skip_score
-        signers = self._score_signers
-        for plugin, _, _, normalize in self._scorers:
-            name = plugin.name
-            if name in skip:
-                continue
-            sign = signers.get(name)
-            if sign is None or normalize is not None:
-                return None
-            part = sign(state, pod)
-            if part is None:
-                return None
-            parts += (name, part)
-        return self._number(tuple(parts))
-
-    def _totals(self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]) -> list[int]:
+    def _totals(
+        self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo], scorers: list[_Scorer]
+    ) -> list[int]:
         totals = [0] * len(nodes)
-        for plugin, weight, batch, normalize in self._scorers:
-            if plugin.name in state.skip_score:
-                continue
+        for plugin, weight, batch, normalize in scorers:
             if batch is not None:
                 scores = batch(state, pod, nodes)
             else:

@@ -86,6 +86,13 @@ def _eligible(pod: PodInfo, node: NodeInfo, c: terms.SpreadConstraint) -> bool:
     return True
 
 
+def _always_eligible(pod: PodInfo, c: terms.SpreadConstraint) -> bool:
+    """Whether ``_eligible`` says yes for every node (the default policies, a pod without
+    a node selector or required node affinity): the loop then need not ask."""
+    selects = bool(pod.node_selector) or pod.required_node_affinity is not None
+    return not (c.honor_node_affinity and selects) and not c.honor_node_taints
+
+
 @dataclass(slots=True)
 class _FilterState:
     constraints: tuple[terms.SpreadConstraint, ...]
@@ -183,18 +190,25 @@ class PodTopologySpread:
             return SKIP
         keys = frozenset(c.topology_key for c in constraints)
         own = [1 if c.matches(pod.labels, pod.owner_uid) else 0 for c in constraints]
-        st = _FilterState(constraints, [{} for _ in constraints], keys, own)
         self._forget_gone_nodes(nodes)
-        ids = [self._count_id(c, pod.namespace) for c in constraints]
-        for node in nodes:
+        counts: list[dict[str, int]] = [{} for _ in constraints]
+        # (index, topology key, count id, whether every node with the keys is eligible)
+        plan = [
+            (i, c.topology_key, self._count_id(c, pod.namespace), _always_eligible(pod, c))
+            for i, c in enumerate(constraints)
+        ]
+        namespace = pod.namespace
+        for node in nodes:  # every node of the cluster, for every pod: the hot loop
             labels = node.labels
-            if not all(k in labels for k in keys):
+            if not keys <= labels.keys():
                 continue
-            for i, c in enumerate(constraints):
-                if _eligible(pod, node, c):
-                    count = self._count(node, c, pod.namespace, ids[i])
-                    st.bump(i, labels[c.topology_key], count)
-        state.data[NAME] = st
+            for i, key, cid, always in plan:
+                c = constraints[i]
+                if always or _eligible(pod, node, c):
+                    value = labels[key]
+                    domain = counts[i]
+                    domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
+        state.data[NAME] = _FilterState(constraints, counts, keys, own)
         return None
 
     def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> None:
@@ -242,11 +256,12 @@ class PodTopologySpread:
         if not constraints:
             return SKIP
         keys = [c.topology_key for c in constraints]
+        all_keys = frozenset(keys)
         ignored: set[str] = set()
         domains: list[set[str]] = [set() for _ in constraints]
         for node in nodes:
             labels = node.labels
-            if not defaulted and not all(k in labels for k in keys):
+            if not defaulted and not all_keys <= labels.keys():
                 ignored.add(node.name)
                 continue
             for i, key in enumerate(keys):
@@ -258,19 +273,26 @@ class PodTopologySpread:
         ]
         counts: list[dict[str, int]] = [{} for _ in constraints]
         ids = [self._count_id(c, pod.namespace) for c in constraints]
-        if any(k != terms.HOSTNAME for k in keys):
+        # (index, constraint, its domains, count id, every node eligible), for the
+        # constraints counted per domain (by hostname a node's own count is its score)
+        plan = [
+            (i, c, domains[i], ids[i], _always_eligible(pod, c))
+            for i, c in enumerate(constraints)
+            if c.topology_key != terms.HOSTNAME
+        ]
+        if plan:
+            namespace = pod.namespace
             for node in self._cluster.node_list():
                 labels = node.labels
-                if not defaulted and not all(k in labels for k in keys):
+                if not defaulted and not all_keys <= labels.keys():
                     continue
-                for i, c in enumerate(constraints):
+                for i, c, known, cid, always in plan:
                     value = labels.get(c.topology_key)
-                    if c.topology_key == terms.HOSTNAME or value not in domains[i]:
+                    if value is None or value not in known:
                         continue
-                    if _eligible(pod, node, c):
-                        assert value is not None
-                        count = self._count(node, c, pod.namespace, ids[i])
-                        counts[i][value] = counts[i].get(value, 0) + count
+                    if always or _eligible(pod, node, c):
+                        domain = counts[i]
+                        domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
         state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored, ids)
         return None
 

@@ -12,7 +12,13 @@ import pytest
 from controlplane.scheduler.algorithm import Algorithm
 from controlplane.scheduler.cache import Cache
 from controlplane.scheduler.config import Profile
-from controlplane.scheduler.framework import CycleState, Framework, Status, unschedulable
+from controlplane.scheduler.framework import (
+    CycleState,
+    Framework,
+    NormalizeScorePlugin,
+    Status,
+    unschedulable,
+)
 from controlplane.scheduler.nodeinfo import NodeInfo
 from controlplane.scheduler.podinfo import PodInfo
 from controlplane.scheduler.queue import Nominator
@@ -98,10 +104,25 @@ def compare_with_fresh(
         if feasible:
             fw.run_pre_score(state, p, feasible)
             fresh_fw.run_pre_score(fresh_state, p, feasible)
-            assert fw.run_score(state, p, feasible) == fresh_fw.run_score(
-                fresh_state, p, feasible
-            ), p.name
+            expected = plain_totals(fresh_fw, fresh_state, p, feasible)
+            assert fw.run_score(state, p, feasible) == expected, p.name
     return compared
+
+
+def plain_totals(
+    fw: Framework, state: CycleState, p: PodInfo, nodes: Sequence[NodeInfo]
+) -> list[int]:
+    """Every scoring plugin's Score per node, normalized and weighted, summed: the
+    framework's arithmetic done plainly, with nothing kept."""
+    totals = [0] * len(nodes)
+    for plugin, weight in fw.score_plugins:
+        if plugin.name in state.skip_score or not weight:
+            continue
+        scores = [plugin.score(state, p, n) for n in nodes]
+        if isinstance(plugin, NormalizeScorePlugin):
+            plugin.normalize(state, p, scores)
+        totals = [t + s * weight for t, s in zip(totals, scores, strict=True)]
+    return totals
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -161,7 +182,9 @@ def test_a_node_update_drops_what_was_kept() -> None:
     )
 
 
-def test_a_pod_a_plugin_cannot_sign_keeps_nothing() -> None:
+def test_what_cannot_be_signed_is_computed_each_time_beside_what_is_kept() -> None:
+    """Spreading reads other pods' places: no verdict is kept for this pod, and of its
+    scores only those of the plugins that sign it (NodeResourcesFit...) are kept."""
     cache = cluster([node("pi-1", labels={"zone": "a"}), node("pi-2", labels={"zone": "b"})])
     fw = default_framework(cache)
     selector = {"matchLabels": {"app": "db"}}
@@ -173,7 +196,9 @@ def test_a_pod_a_plugin_cannot_sign_keeps_nothing() -> None:
     ]  # fmt: skip
     p = info(pod(cpu="100m", labels={"app": "db"}, spread=spread))
     assert decide(Algorithm(), fw, p, cache.node_list()).node
-    assert all(not n.results for n in cache.node_list())
+    kept = [r for n in cache.node_list() for r in n.results.values()]
+    assert kept  # the signed scores
+    assert all(isinstance(r, int) for r in kept)  # and no filter verdict (a Status or None)
 
 
 def test_profiles_keep_their_own_results_on_shared_nodes() -> None:
