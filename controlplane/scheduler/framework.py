@@ -466,13 +466,13 @@ class Framework:
         (NodeInfo.results), or None when a filter cannot sign the pod."""
         if plan.signers is None:
             return None
-        parts: list[Hashable] = [plan.clean_key]
+        parts: list[Hashable] = ["filter", *(p.name for p in plan.filters)]
         for sign in plan.signers:
             part = sign(state, pod)
             if part is None:
                 return None
             parts.append(part)
-        return self._number(("filter", *(p.name for p in plan.filters), *parts))
+        return self._number(tuple(parts))
 
     def _number(self, signature: Hashable) -> int:
         number = self._signatures.get(signature)

@@ -192,9 +192,10 @@ class PodTopologySpread:
         own = [1 if c.matches(pod.labels, pod.owner_uid) else 0 for c in constraints]
         self._forget_gone_nodes(nodes)
         counts: list[dict[str, int]] = [{} for _ in constraints]
-        # (index, topology key, count id, whether every node with the keys is eligible)
+        # (its domains' counts, constraint, count id, whether every node with the keys
+        # is eligible)
         plan = [
-            (i, c.topology_key, self._count_id(c, pod.namespace), _always_eligible(pod, c))
+            (counts[i], c, self._count_id(c, pod.namespace), _always_eligible(pod, c))
             for i, c in enumerate(constraints)
         ]
         namespace = pod.namespace
@@ -202,11 +203,9 @@ class PodTopologySpread:
             labels = node.labels
             if not keys <= labels.keys():
                 continue
-            for i, key, cid, always in plan:
-                c = constraints[i]
+            for domain, c, cid, always in plan:
                 if always or _eligible(pod, node, c):
-                    value = labels[key]
-                    domain = counts[i]
+                    value = labels[c.topology_key]
                     domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
         state.data[NAME] = _FilterState(constraints, counts, keys, own)
         return None
@@ -273,10 +272,11 @@ class PodTopologySpread:
         ]
         counts: list[dict[str, int]] = [{} for _ in constraints]
         ids = [self._count_id(c, pod.namespace) for c in constraints]
-        # (index, constraint, its domains, count id, every node eligible), for the
-        # constraints counted per domain (by hostname a node's own count is its score)
+        # (its domains' counts, constraint, its domains, count id, every node eligible),
+        # for the constraints counted per domain (by hostname a node's own count is its
+        # score)
         plan = [
-            (i, c, domains[i], ids[i], _always_eligible(pod, c))
+            (counts[i], c, domains[i], ids[i], _always_eligible(pod, c))
             for i, c in enumerate(constraints)
             if c.topology_key != terms.HOSTNAME
         ]
@@ -286,12 +286,11 @@ class PodTopologySpread:
                 labels = node.labels
                 if not defaulted and not all_keys <= labels.keys():
                     continue
-                for i, c, known, cid, always in plan:
+                for domain, c, known, cid, always in plan:
                     value = labels.get(c.topology_key)
                     if value is None or value not in known:
                         continue
                     if always or _eligible(pod, node, c):
-                        domain = counts[i]
                         domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
         state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored, ids)
         return None

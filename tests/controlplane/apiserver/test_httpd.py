@@ -367,7 +367,8 @@ async def test_pipelined_requests_are_answered_in_order() -> None:
     async def handler(request: httpd.Request) -> httpd.Response:
         order.append(f"start {request.path}")
         if request.path == "/slow":
-            await asyncio.sleep(0.05)  # the next request must still wait for this one
+            for _ in range(20):  # turns of the loop in which the next one must not start
+                await asyncio.sleep(0)
         order.append(f"end {request.path}")
         return await echo(request)
 
