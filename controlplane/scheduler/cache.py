@@ -17,18 +17,23 @@ still around stays as such a placeholder until they are gone.
 There is no snapshot copy as in Kubernetes: a scheduling cycle is synchronous, so
 nothing changes the cache while it runs, and plugins read it directly
 (``framework.ClusterView``). Terminated pods (Succeeded, Failed) hold no resources and
-are not kept.
+are not kept. Where the pods are, counted per topology domain for pod affinity and
+topology spread, is kept current here too (domain_index.py): the cache tells it of every
+pod and node that comes, goes or changes labels.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from controlplane.scheduler.domain_index import DomainIndex, Kind, Pair, SpreadDomains, Terms
 from controlplane.scheduler.framework import ClusterEvent
 from controlplane.scheduler.nodeinfo import NodeInfo
 from controlplane.scheduler.podinfo import PodInfo
+from controlplane.scheduler.terms import AffinityTerm, SpreadConstraint
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +48,7 @@ class Cache:
         self._assumed: set[str] = set()
         self._image_nodes: dict[str, int] = {}
         self._namespaces: dict[str, Mapping[str, str]] = {}
-        self._affinity_nodes: dict[str, NodeInfo] = {}
-        self._anti_affinity_nodes: dict[str, NodeInfo] = {}
+        self._domains = DomainIndex(self.node_list, self.namespace_labels)
 
     # --- ClusterView -------------------------------------------------------------------
 
@@ -64,11 +68,16 @@ class Cache:
     def nodes_with_image(self, image: str) -> int:
         return self._image_nodes.get(image, 0)
 
-    def nodes_with_affinity_pods(self) -> Iterable[NodeInfo]:
-        return self._affinity_nodes.values()
+    def carried_terms(self, kind: Kind) -> Mapping[AffinityTerm, Counter[Pair]]:
+        return self._domains.carried(kind)
 
-    def nodes_with_required_anti_affinity_pods(self) -> Iterable[NodeInfo]:
-        return self._anti_affinity_nodes.values()
+    def domains_matching(self, terms: Terms) -> Counter[Pair]:
+        return self._domains.matching(terms)
+
+    def spread_domains(
+        self, namespace: str, c: SpreadConstraint, keys: frozenset[str]
+    ) -> SpreadDomains:
+        return self._domains.spread(namespace, c, keys)
 
     # --- nodes -------------------------------------------------------------------------
 
@@ -90,12 +99,15 @@ class Cache:
         self._count_images(info, +1)
         if not was_listed:
             self._list = None
+            self._count_node(info, info.labels, 1)
             return frozenset({ClusterEvent.NODE_ADD})
         assert old is not None
         labels, allocatable, taints, conditions, unschedulable, images = old
         events = set()
         if labels != info.labels:
             events.add(ClusterEvent.NODE_LABEL)
+            self._count_node(info, labels, -1)
+            self._count_node(info, info.labels, 1)
         if allocatable != info.allocatable:
             events.add(ClusterEvent.NODE_ALLOCATABLE)
         if taints != info.taints:
@@ -114,12 +126,18 @@ class Cache:
             return
         if info.node is not None:
             self._count_images(info, -1)
+            self._count_node(info, info.labels, -1)
         info.node = None
         self._list = None
         if not info.pods:
             del self._nodes[name]
-            self._affinity_nodes.pop(name, None)
-            self._anti_affinity_nodes.pop(name, None)
+
+    def _count_node(self, info: NodeInfo, labels: Mapping[str, str], delta: int) -> None:
+        """The node listed (delta 1) or delisted (-1) with ``labels``, as the domain
+        index counts it."""
+        self._domains.count_node(labels, delta)
+        for pod in info.pods.values():
+            self._domains.count(pod, labels, delta)
 
     def _count_images(self, info: NodeInfo, delta: int) -> None:
         for image in info.images:
@@ -138,7 +156,10 @@ class Cache:
             self._namespaces.pop(name, None)
         else:
             self._namespaces[name] = labels
-        return old != labels
+        if old == labels:
+            return False
+        self._domains.namespaces_changed()
+        return True
 
     # --- pods --------------------------------------------------------------------------
 
@@ -192,10 +213,8 @@ class Cache:
             info = self._nodes[node] = NodeInfo(node)
         info.add_pod(pod)
         self._pods[pod.key] = (pod, node)
-        if info.pods_with_affinity:
-            self._affinity_nodes[node] = info
-        if info.pods_with_required_anti_affinity:
-            self._anti_affinity_nodes[node] = info
+        if info.node is not None:
+            self._domains.count(pod, info.labels, 1)
 
     def _unplace(self, key: str) -> None:
         entry = self._pods.pop(key, None)
@@ -205,10 +224,8 @@ class Cache:
         info = self._nodes.get(node)
         if info is None:
             return
-        info.remove_pod(key)
-        if not info.pods_with_affinity:
-            self._affinity_nodes.pop(node, None)
-        if not info.pods_with_required_anti_affinity:
-            self._anti_affinity_nodes.pop(node, None)
+        pod = info.remove_pod(key)
+        if pod is not None and info.node is not None:
+            self._domains.count(pod, info.labels, -1)
         if info.node is None and not info.pods:
             del self._nodes[node]

@@ -42,12 +42,15 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from controlplane.scheduler.domain_index import Kind, Pair, SpreadDomains
 from controlplane.scheduler.nodeinfo import NodeInfo
 from controlplane.scheduler.podinfo import PodInfo
+from controlplane.scheduler.terms import AffinityTerm, SpreadConstraint
 
 if TYPE_CHECKING:
     from controlplane.scheduler.queue import Nominator
@@ -162,9 +165,21 @@ class ClusterView(Protocol):
 
     def nodes_with_image(self, image: str) -> int: ...
 
-    def nodes_with_affinity_pods(self) -> Iterable[NodeInfo]: ...
+    def carried_terms(self, kind: Kind) -> Mapping[AffinityTerm, Counter[Pair]]:
+        """The affinity terms of this kind that placed pods carry, each with the domains
+        of those pods (domain_index.py)."""
+        ...
 
-    def nodes_with_required_anti_affinity_pods(self) -> Iterable[NodeInfo]: ...
+    def domains_matching(self, terms: tuple[AffinityTerm, ...]) -> Counter[Pair]:
+        """The domains of the placed pods that all ``terms`` select."""
+        ...
+
+    def spread_domains(
+        self, namespace: str, c: SpreadConstraint, keys: frozenset[str]
+    ) -> SpreadDomains:
+        """Per domain of ``c``'s key, the pods it counts and the nodes that have every
+        label of ``keys``."""
+        ...
 
 
 @dataclass

@@ -87,8 +87,6 @@ class NodeInfo:
     requested: Resources = field(default_factory=Resources)
     non_zero_cpu: int = 0
     non_zero_memory: int = 0
-    pods_with_affinity: dict[str, PodInfo] = field(default_factory=dict)
-    pods_with_required_anti_affinity: dict[str, PodInfo] = field(default_factory=dict)
     used_ports: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # -> host IPs
     generation: int = field(default_factory=_next_generation)
 
@@ -141,10 +139,6 @@ class NodeInfo:
         self.requested.add(pod.requests)
         self.non_zero_cpu += pod.non_zero_cpu
         self.non_zero_memory += pod.non_zero_memory
-        if pod.has_affinity:
-            self.pods_with_affinity[pod.key] = pod
-        if pod.required_anti_affinity:
-            self.pods_with_required_anti_affinity[pod.key] = pod
         for protocol, ip, port in pod.host_ports:
             self.used_ports.setdefault((protocol, port), set()).add(ip)
         self.generation = _next_generation()
@@ -157,8 +151,6 @@ class NodeInfo:
         self.requested.subtract(pod.requests)
         self.non_zero_cpu -= pod.non_zero_cpu
         self.non_zero_memory -= pod.non_zero_memory
-        self.pods_with_affinity.pop(key, None)
-        self.pods_with_required_anti_affinity.pop(key, None)
         for protocol, ip, port in pod.host_ports:
             ips = self.used_ports.get((protocol, port))
             if ips is not None:
@@ -177,8 +169,6 @@ class NodeInfo:
             images=self.images, platform=self.platform, error=self.error, memo=self.memo,
             pods=dict(self.pods), requested=self.requested.copy(),
             non_zero_cpu=self.non_zero_cpu, non_zero_memory=self.non_zero_memory,
-            pods_with_affinity=dict(self.pods_with_affinity),
-            pods_with_required_anti_affinity=dict(self.pods_with_required_anti_affinity),
             used_ports={k: set(v) for k, v in self.used_ports.items()},
             generation=self.generation,
         )  # fmt: skip

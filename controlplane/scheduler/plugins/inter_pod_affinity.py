@@ -2,7 +2,8 @@
 topology domains (``topologyKey``: a node label such as ``kubernetes.io/hostname`` or
 ``topology.kubernetes.io/zone``), as Kubernetes' plugin of that name.
 
-PreFilter counts, per (topology key, value):
+PreFilter counts, per (topology key, value), reading the counts the cache keeps
+(domain_index.py) rather than walking every placed pod:
 
 * ``existing_anti``: pods already placed whose required anti-affinity matches the
   incoming pod (it may not join their domain);
@@ -24,10 +25,11 @@ highest node.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from controlplane.scheduler.domain_index import Kind, Pair, bump
 from controlplane.scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,
@@ -54,8 +56,6 @@ _AFFINITY: Final = unresolvable(NAME, ERR_REASON_AFFINITY)
 _ANTI: Final = unschedulable(NAME, ERR_REASON_ANTI_AFFINITY)
 _EXISTING: Final = unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY)
 
-Pair = tuple[str, str]  # (topology key, value)
-
 
 @dataclass(slots=True)
 class _FilterState:
@@ -63,21 +63,24 @@ class _FilterState:
     affinity: Counter[Pair] = field(default_factory=Counter)
     anti: Counter[Pair] = field(default_factory=Counter)
     namespace_labels: Mapping[str, str] = field(default_factory=dict)
+    existing_keys: set[str] = field(default_factory=set)  # the topology keys of existing_anti
 
     def clone(self) -> _FilterState:
         return _FilterState(
             Counter(self.existing_anti), Counter(self.affinity), Counter(self.anti),
-            self.namespace_labels,
+            self.namespace_labels, set(self.existing_keys),
         )  # fmt: skip
 
 
-def _bump(counts: Counter[Pair], key: str, labels: Mapping[str, str], delta: int) -> None:
-    value = labels.get(key)
-    if value is not None:
-        pair = (key, value)
-        counts[pair] += delta
-        if counts[pair] <= 0:
-            del counts[pair]
+@dataclass(slots=True)
+class _ScoreState:
+    scores: Counter[Pair]  # the weights summed per domain
+    keys: frozenset[str]  # their topology keys
+
+
+def _add(scores: Counter[Pair], counts: Mapping[Pair, int], weight: int) -> None:
+    for pair, n in counts.items():
+        scores[pair] += weight * n
 
 
 def _matches_all(terms: Sequence[AffinityTerm], pod: PodInfo, ns_labels: Mapping[str, str]) -> bool:
@@ -113,19 +116,26 @@ class InterPodAffinity:
         cluster = self._cluster
         ns_labels = cluster.namespace_labels(pod.namespace)
         st = _FilterState(namespace_labels=ns_labels)
-        for node in cluster.nodes_with_required_anti_affinity_pods():
-            for existing in node.pods_with_required_anti_affinity.values():
-                for term in existing.required_anti_affinity:
-                    if term.matches(pod.namespace, pod.labels, ns_labels):
-                        _bump(st.existing_anti, term.topology_key, node.labels, 1)
-        if pod.required_affinity or pod.required_anti_affinity:
-            for node in cluster.node_list():
-                for existing in node.pods.values():
-                    self._count_incoming(st, pod, existing, node.labels, 1)
+        for term, counts in self._carried(Kind.REQUIRED_ANTI_AFFINITY, pod, ns_labels):
+            st.existing_anti.update(counts)
+            st.existing_keys.add(term.topology_key)
+        if pod.required_affinity:
+            st.affinity.update(cluster.domains_matching(pod.required_affinity))
+        for term in pod.required_anti_affinity:
+            st.anti.update(cluster.domains_matching((term,)))
         if not (pod.required_affinity or pod.required_anti_affinity or st.existing_anti):
             return SKIP
         state.data[NAME] = st
         return None
+
+    def _carried(
+        self, kind: Kind, pod: PodInfo, ns_labels: Mapping[str, str]
+    ) -> Iterator[tuple[AffinityTerm, Counter[Pair]]]:
+        """The terms of this kind that placed pods carry and that select ``pod``, with
+        the domains of those pods."""
+        for term, counts in self._cluster.carried_terms(kind).items():
+            if term.matches(pod.namespace, pod.labels, ns_labels):
+                yield term, counts
 
     def _count_incoming(
         self,
@@ -138,10 +148,10 @@ class InterPodAffinity:
         ns = self._cluster.namespace_labels(existing.namespace)
         if _matches_all(pod.required_affinity, existing, ns):
             for term in pod.required_affinity:
-                _bump(st.affinity, term.topology_key, labels, delta)
+                bump(st.affinity, term.topology_key, labels, delta)
         for term in pod.required_anti_affinity:
             if term.matches(existing.namespace, existing.labels, ns):
-                _bump(st.anti, term.topology_key, labels, delta)
+                bump(st.anti, term.topology_key, labels, delta)
 
     def add_pod(self, state: CycleState, pod: PodInfo, added: PodInfo, node: NodeInfo) -> None:
         self._update(state, pod, added, node, 1)
@@ -157,7 +167,8 @@ class InterPodAffinity:
             return
         for term in other.required_anti_affinity:
             if term.matches(pod.namespace, pod.labels, st.namespace_labels):
-                _bump(st.existing_anti, term.topology_key, node.labels, delta)
+                bump(st.existing_anti, term.topology_key, node.labels, delta)
+                st.existing_keys.add(term.topology_key)
         self._count_incoming(st, pod, other, node.labels, delta)
 
     def filter(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> Status | None:
@@ -172,11 +183,10 @@ class InterPodAffinity:
             if value is not None and st.anti.get((term.topology_key, value), 0) > 0:
                 return _ANTI
         if st.existing_anti:
-            # By the node's own labels (a handful), not by every domain that holds a pod
-            # with anti-affinity (one per node for hostname terms): as Kubernetes does.
             existing = st.existing_anti
-            for pair in labels.items():
-                if existing.get(pair, 0) > 0:
+            for key in st.existing_keys:
+                value = labels.get(key)
+                if value is not None and existing.get((key, value), 0) > 0:
                     return _EXISTING
         return None
 
@@ -205,60 +215,33 @@ class InterPodAffinity:
             return SKIP
         cluster = self._cluster
         ns_labels = cluster.namespace_labels(pod.namespace)
-        scores: dict[str, Counter[str]] = {}
-        sources: Iterable[NodeInfo] = (
-            cluster.node_list() if own else cluster.nodes_with_affinity_pods()
-        )
-        for node in sources:
-            existing_pods = node.pods.values() if own else node.pods_with_affinity.values()
-            for existing in existing_pods:
-                self._score_existing(scores, pod, ns_labels, existing, node.labels)
+        scores: Counter[Pair] = Counter()
+        for term in pod.preferred_affinity:
+            _add(scores, cluster.domains_matching((term,)), term.weight)
+        for term in pod.preferred_anti_affinity:
+            _add(scores, cluster.domains_matching((term,)), -term.weight)
+        if self.hard_weight:
+            for _, counts in self._carried(Kind.REQUIRED_AFFINITY, pod, ns_labels):
+                _add(scores, counts, self.hard_weight)
+        for term, counts in self._carried(Kind.PREFERRED_AFFINITY, pod, ns_labels):
+            _add(scores, counts, term.weight)
+        for term, counts in self._carried(Kind.PREFERRED_ANTI_AFFINITY, pod, ns_labels):
+            _add(scores, counts, -term.weight)
         if not scores:
             return SKIP
-        state.data[NAME + "/score"] = scores
+        state.data[NAME + "/score"] = _ScoreState(scores, frozenset(key for key, _ in scores))
         return None
 
-    def _score_existing(
-        self,
-        scores: dict[str, Counter[str]],
-        pod: PodInfo,
-        ns_labels: Mapping[str, str],
-        existing: PodInfo,
-        labels: Mapping[str, str],
-    ) -> None:
-        if not labels:
-            return
-        existing_ns = self._cluster.namespace_labels(existing.namespace)
-
-        def add(term: AffinityTerm, weight: int) -> None:
-            value = labels.get(term.topology_key)
-            if value is not None and weight:
-                scores.setdefault(term.topology_key, Counter())[value] += weight
-
-        for term in pod.preferred_affinity:
-            if term.matches(existing.namespace, existing.labels, existing_ns):
-                add(term, term.weight)
-        for term in pod.preferred_anti_affinity:
-            if term.matches(existing.namespace, existing.labels, existing_ns):
-                add(term, -term.weight)
-        if self.hard_weight:
-            for term in existing.required_affinity:
-                if term.matches(pod.namespace, pod.labels, ns_labels):
-                    add(term, self.hard_weight)
-        for term in existing.preferred_affinity:
-            if term.matches(pod.namespace, pod.labels, ns_labels):
-                add(term, term.weight)
-        for term in existing.preferred_anti_affinity:
-            if term.matches(pod.namespace, pod.labels, ns_labels):
-                add(term, -term.weight)
-
     def score(self, state: CycleState, pod: PodInfo, node: NodeInfo) -> int:
-        scores: dict[str, Counter[str]] = state.data.get(NAME + "/score") or {}
+        st = state.data.get(NAME + "/score")
+        if not isinstance(st, _ScoreState):
+            return 0
+        labels, scores = node.labels, st.scores
         total = 0
-        for key, values in scores.items():
-            value = node.labels.get(key)
+        for key in st.keys:
+            value = labels.get(key)
             if value is not None:
-                total += values.get(value, 0)
+                total += scores.get((key, value), 0)
         return total
 
     def normalize(self, state: CycleState, pod: PodInfo, scores: list[int]) -> None:

@@ -125,7 +125,7 @@ class _FilterState:
 @dataclass(slots=True)
 class _ScoreState:
     constraints: tuple[terms.SpreadConstraint, ...]
-    counts: list[dict[str, int]]
+    counts: list[Mapping[str, int]]  # the cache's own, for some: not to be changed
     weights: list[float]
     ignored: set[str]
     ids: list[int]  # PodTopologySpread._count_id of each constraint
@@ -191,20 +191,26 @@ class PodTopologySpread:
         keys = frozenset(c.topology_key for c in constraints)
         own = [1 if c.matches(pod.labels, pod.owner_uid) else 0 for c in constraints]
         self._forget_gone_nodes(nodes)
-        counts: list[dict[str, int]] = [{} for _ in constraints]
-        # (its domains' counts, constraint, count id, whether every node with the keys
-        # is eligible)
-        plan = [
-            (counts[i], c, self._count_id(c, pod.namespace), _always_eligible(pod, c))
-            for i, c in enumerate(constraints)
-        ]
         namespace = pod.namespace
-        for node in nodes:  # every node of the cluster, for every pod: the hot loop
+        counts: list[dict[str, int]] = []
+        # The constraints whose eligible nodes depend on the pod, with their domains'
+        # counts and count ids: those are counted here, node by node.
+        plan = []
+        for c in constraints:
+            if _always_eligible(pod, c):  # counted by the cache (domain_index.py)
+                domains = self._cluster.spread_domains(namespace, c, keys)
+                counted = dict.fromkeys(domains.nodes, 0)
+                counted.update(domains.pods)
+            else:
+                counted = {}
+                plan.append((counted, c, self._count_id(c, namespace)))
+            counts.append(counted)
+        for node in nodes if plan else ():  # every node of the cluster, for every pod
             labels = node.labels
             if not keys <= labels.keys():
                 continue
-            for domain, c, cid, always in plan:
-                if always or _eligible(pod, node, c):
+            for domain, c, cid in plan:
+                if _eligible(pod, node, c):
                     value = labels[c.topology_key]
                     domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
         state.data[NAME] = _FilterState(constraints, counts, keys, own)
@@ -270,27 +276,32 @@ class PodTopologySpread:
             math.log((len(nodes) if key == terms.HOSTNAME else len(domains[i])) + 2)
             for i, key in enumerate(keys)
         ]
-        counts: list[dict[str, int]] = [{} for _ in constraints]
-        ids = [self._count_id(c, pod.namespace) for c in constraints]
-        # (its domains' counts, constraint, its domains, count id, every node eligible),
-        # for the constraints counted per domain (by hostname a node's own count is its
-        # score)
-        plan = [
-            (counts[i], c, domains[i], ids[i], _always_eligible(pod, c))
-            for i, c in enumerate(constraints)
-            if c.topology_key != terms.HOSTNAME
-        ]
+        namespace = pod.namespace
+        counts: list[Mapping[str, int]] = []
+        ids = [self._count_id(c, namespace) for c in constraints]
+        # (its domains' counts, constraint, its domains, count id) for the constraints
+        # counted per domain here, node by node: by hostname a node's own count is its
+        # score, and where every node is eligible the cache counts (domain_index.py).
+        plan = []
+        for i, c in enumerate(constraints):
+            if c.topology_key != terms.HOSTNAME and _always_eligible(pod, c):
+                keys_of = frozenset({c.topology_key}) if defaulted else all_keys
+                counts.append(self._cluster.spread_domains(namespace, c, keys_of).pods)
+            else:
+                counted: dict[str, int] = {}
+                counts.append(counted)
+                if c.topology_key != terms.HOSTNAME:
+                    plan.append((counted, c, domains[i], ids[i]))
         if plan:
-            namespace = pod.namespace
             for node in self._cluster.node_list():
                 labels = node.labels
                 if not defaulted and not all_keys <= labels.keys():
                     continue
-                for domain, c, known, cid, always in plan:
+                for domain, c, known, cid in plan:
                     value = labels.get(c.topology_key)
                     if value is None or value not in known:
                         continue
-                    if always or _eligible(pod, node, c):
+                    if _eligible(pod, node, c):
                         domain[value] = domain.get(value, 0) + self._count(node, c, namespace, cid)
         state.data[_SCORE_KEY] = _ScoreState(constraints, counts, weights, ignored, ids)
         return None

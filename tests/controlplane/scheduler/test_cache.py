@@ -86,19 +86,6 @@ def test_image_counts() -> None:
     assert cache.nodes_with_image(img) == 0
 
 
-def test_affinity_indexes() -> None:
-    cache = Cache()
-    cache.add_node(node("a"))
-    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-        {"labelSelector": {"matchLabels": {"app": "x"}},
-         "topologyKey": "kubernetes.io/hostname"}]}}  # fmt: skip
-    cache.add_pod(info(bound(pod("p", affinity=anti), "a")))
-    assert [n.name for n in cache.nodes_with_required_anti_affinity_pods()] == ["a"]
-    assert [n.name for n in cache.nodes_with_affinity_pods()] == ["a"]
-    cache.remove_pod("default/p")
-    assert list(cache.nodes_with_required_anti_affinity_pods()) == []
-
-
 def test_namespaces() -> None:
     cache = Cache()
     assert cache.set_namespace("prod", {"env": "prod"}) is True
