@@ -55,6 +55,8 @@ ERR_REASON_MALFORMED: Final = "Pod's pod affinity cannot be used: {}"
 _AFFINITY: Final = unresolvable(NAME, ERR_REASON_AFFINITY)
 _ANTI: Final = unschedulable(NAME, ERR_REASON_ANTI_AFFINITY)
 _EXISTING: Final = unschedulable(NAME, ERR_REASON_EXISTING_ANTI_AFFINITY)
+# The terms of placed pods that score an incoming pod.
+_SCORED: Final = (Kind.REQUIRED_AFFINITY, Kind.PREFERRED_AFFINITY, Kind.PREFERRED_ANTI_AFFINITY)
 
 
 @dataclass(slots=True)
@@ -210,10 +212,11 @@ class InterPodAffinity:
     def pre_score(
         self, state: CycleState, pod: PodInfo, nodes: Sequence[NodeInfo]
     ) -> Status | None:
-        own = bool(pod.preferred_affinity or pod.preferred_anti_affinity)
-        if not own and self.ignore_existing_preferred:
-            return SKIP
         cluster = self._cluster
+        if not (pod.preferred_affinity or pod.preferred_anti_affinity) and (
+            self.ignore_existing_preferred or not any(map(cluster.carried_terms, _SCORED))
+        ):
+            return SKIP  # nothing to score: the usual pod, in a cluster without affinity
         ns_labels = cluster.namespace_labels(pod.namespace)
         scores: Counter[Pair] = Counter()
         for term in pod.preferred_affinity:
