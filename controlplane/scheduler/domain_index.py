@@ -79,7 +79,7 @@ def bump(counts: Counter[Pair], key: str, labels: Labels, delta: int) -> None:
         if n > 0:
             counts[pair] = n
         else:
-            del counts[pair]
+            counts.pop(pair, None)
 
 
 def _add(counts: Counter[str], value: str, delta: int) -> None:
@@ -87,7 +87,7 @@ def _add(counts: Counter[str], value: str, delta: int) -> None:
     if n > 0:
         counts[value] = n
     else:
-        del counts[value]
+        counts.pop(value, None)
 
 
 # --- the questions that are counted on demand ----------------------------------------
@@ -166,13 +166,14 @@ class DomainIndex:
         return self._carried[kind]
 
     def matching(self, terms: Terms) -> Counter[Pair]:
-        tally = self._tally(terms, lambda: _Matching(terms))
+        tally = self._tally(("matching", terms), lambda: _Matching(terms))
         assert isinstance(tally, _Matching)
         return tally.counts
 
     def spread(self, namespace: str, c: SpreadConstraint, keys: frozenset[str]) -> SpreadDomains:
-        # What the count depends on: not maxSkew, nor whenUnsatisfiable...
-        what = (namespace, c.owner_uid, None if c.owner_uid else c.selector, keys, c.topology_key)
+        # What the count depends on (not maxSkew, nor whenUnsatisfiable...).
+        selector = None if c.owner_uid else c.selector
+        what = ("spread", namespace, c.owner_uid, selector, keys, c.topology_key)
         tally = self._tally(what, lambda: _Spread(namespace, c, keys))
         assert isinstance(tally, _Spread)
         return tally.domains
