@@ -289,6 +289,10 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
     def _on_head(self, status: int) -> None:
         if self._head is not None and not self._head.done():
             self._head.set_result(status)
@@ -396,7 +400,9 @@ class Pool:
         else:
             self._host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
         self._idle: list[_Connection] = []
-        self._busy: set[_Connection] = set()
+        # Every connection not yet lost: idle, busy, or closing (a TLS close waits for
+        # the peer's answer), so that close() leaves none behind.
+        self._open: set[_Connection] = set()
         self._slots = asyncio.Semaphore(limit)
         self._connect_timeout = connect_timeout
         self._clock = clock
@@ -470,11 +476,11 @@ class Pool:
             conn = self._idle.pop()
             if conn.reusable and now - conn.idle_since < IDLE_SECONDS:
                 conn.reused = True
-                self._busy.add(conn)
                 return conn
             conn.close()
         conn = await self._connect()
-        self._busy.add(conn)
+        self._open.add(conn)
+        conn.lost.add_done_callback(lambda _: self._open.discard(conn))
         return conn
 
     async def _connect(self) -> _Connection:
@@ -502,7 +508,6 @@ class Pool:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        self._busy.discard(conn)
         if conn.reusable and not self._closed:
             conn.idle_since = self._clock()
             self._idle.append(conn)
@@ -510,16 +515,22 @@ class Pool:
             conn.close()
 
     def _discard(self, conn: _Connection) -> None:
-        self._busy.discard(conn)
         conn.close()
 
     async def close(self) -> None:
         """Close every connection (busy ones too: their requests fail) and wait until
-        they are gone."""
+        they are gone; a TLS peer that does not answer the close within 2 s is cut off,
+        so no transport outlives the pool (and the event loop it runs on)."""
         self._closed = True
-        conns = [*self._idle, *self._busy]
         self._idle.clear()
+        conns = list(self._open)
         for conn in conns:
             conn.close()
-        if conns:
-            await asyncio.wait([conn.lost for conn in conns], timeout=2)
+        if not conns:
+            return
+        _, stuck = await asyncio.wait([conn.lost for conn in conns], timeout=2)
+        if stuck:
+            for conn in conns:
+                if not conn.lost.done():
+                    conn.abort()
+            await asyncio.wait(stuck, timeout=1)

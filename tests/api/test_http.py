@@ -555,6 +555,41 @@ async def test_tls_client_against_a_plain_http_server(certs: tuple[Cert, Cert]) 
             await pool.close()
 
 
+async def test_pool_close_waits_for_a_tls_connection_it_let_go(certs: tuple[Cert, Cert]) -> None:
+    """A watch given up mid-stream lets its connection go; a TLS close waits for the
+    peer's answer, and the pool's close waits for it too: no transport outlives the
+    pool (one left would be collected later, in another test, as an unclosed one)."""
+    server, _ = certs
+    streaming = asyncio.Event()
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        await response.write(b'{"n": 1}\n')
+        await asyncio.sleep(3600)
+        return response
+
+    app = web.Application()
+    app.router.add_get("/watch", watch)
+    async with web_server(app, ssl_context=server_context(server)) as port:
+        pool = http.Pool("127.0.0.1", port, context=trusting(server))
+        used: list[http._Connection] = []
+
+        async def read() -> None:
+            async with pool.stream("GET", "/watch", "") as (_, conn):
+                used.append(conn)
+                async for _line in conn.lines():
+                    streaming.set()
+
+        task = asyncio.create_task(read())
+        await asyncio.wait_for(streaming.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await pool.close()
+        assert used[0].lost.done()
+
+
 async def test_tls_handshake_that_never_finishes_times_out(certs: tuple[Cert, Cert]) -> None:
     server, _ = certs
 
