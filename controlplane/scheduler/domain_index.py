@@ -40,8 +40,9 @@ import enum
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
+from api.selectors import LabelSelector
 from controlplane.scheduler.nodeinfo import NodeInfo
 from controlplane.scheduler.podinfo import PodInfo
 from controlplane.scheduler.terms import AffinityTerm, SpreadConstraint
@@ -50,6 +51,7 @@ Pair = tuple[str, str]  # (topology key, value)
 Terms = tuple[AffinityTerm, ...]
 Labels = Mapping[str, str]
 KEPT: Final = 64
+_K = TypeVar("_K", str, Pair)
 
 
 class Kind(enum.Enum):
@@ -74,20 +76,28 @@ def bump(counts: Counter[Pair], key: str, labels: Labels, delta: int) -> None:
     """Count ``delta`` pods in the domain of ``key`` that ``labels`` name, if any."""
     value = labels.get(key)
     if value is not None:
-        pair = (key, value)
-        n = counts[pair] + delta
-        if n > 0:
-            counts[pair] = n
-        else:
-            counts.pop(pair, None)
+        _add(counts, (key, value), delta)
 
 
-def _add(counts: Counter[str], value: str, delta: int) -> None:
-    n = counts[value] + delta
+def _add(counts: Counter[_K], item: _K, delta: int) -> None:
+    """Add ``delta``; a count that reaches zero (or would fall below) is dropped."""
+    n = counts[item] + delta
     if n > 0:
-        counts[value] = n
+        counts[item] = n
     else:
-        counts.pop(value, None)
+        counts.pop(item, None)
+
+
+def spread_identity(namespace: str, c: SpreadConstraint) -> tuple[str, str, LabelSelector | None]:
+    """What decides which pods a spread constraint counts (not its maxSkew, nor
+    whenUnsatisfiable...): pods that ``spread_counts`` for equal identities are the same."""
+    return (namespace, c.owner_uid, None if c.owner_uid else c.selector)
+
+
+def spread_counts(namespace: str, c: SpreadConstraint, pod: PodInfo) -> bool:
+    """Whether ``pod`` counts for a spread constraint of a pod in ``namespace``: a pod of
+    that namespace, not terminating, that the constraint selects."""
+    return pod.namespace == namespace and not pod.deleting and c.matches(pod.labels, pod.owner_uid)
 
 
 # --- the questions that are counted on demand ----------------------------------------
@@ -133,12 +143,7 @@ class _Spread(_Tally):
         self.domains = SpreadDomains()
 
     def count_pod(self, pod: PodInfo, ns_labels: Labels, labels: Labels, delta: int) -> None:
-        if (
-            pod.namespace == self.namespace
-            and not pod.deleting
-            and self.keys <= labels.keys()
-            and self.constraint.matches(pod.labels, pod.owner_uid)
-        ):
+        if self.keys <= labels.keys() and spread_counts(self.namespace, self.constraint, pod):
             _add(self.domains.pods, labels[self.constraint.topology_key], delta)
 
     def count_node(self, labels: Labels, delta: int) -> None:
@@ -171,9 +176,7 @@ class DomainIndex:
         return tally.counts
 
     def spread(self, namespace: str, c: SpreadConstraint, keys: frozenset[str]) -> SpreadDomains:
-        # What the count depends on (not maxSkew, nor whenUnsatisfiable...).
-        selector = None if c.owner_uid else c.selector
-        what = ("spread", namespace, c.owner_uid, selector, keys, c.topology_key)
+        what = ("spread", spread_identity(namespace, c), keys, c.topology_key)
         tally = self._tally(what, lambda: _Spread(namespace, c, keys))
         assert isinstance(tally, _Spread)
         return tally.domains

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from api.selectors import LabelSelector
 from controlplane.scheduler import terms
+from controlplane.scheduler.domain_index import spread_counts, spread_identity
 from controlplane.scheduler.framework import (
     MAX_NODE_SCORE,
     SKIP,
@@ -65,11 +66,7 @@ def default_constraints(owner_uid: str) -> tuple[terms.SpreadConstraint, ...]:
 def _count(node: NodeInfo, c: terms.SpreadConstraint, namespace: str) -> int:
     n = 0
     for other in node.pods.values():
-        if (
-            other.namespace == namespace
-            and not other.deleting
-            and c.matches(other.labels, other.owner_uid)
-        ):
+        if spread_counts(namespace, c, other):
             n += 1
     return n
 
@@ -147,7 +144,7 @@ class PodTopologySpread:
         self._count_ids: dict[tuple[str, str, LabelSelector | None], int] = {}
 
     def _count_id(self, c: terms.SpreadConstraint, namespace: str) -> int:
-        key = (namespace, c.owner_uid, None if c.owner_uid else c.selector)
+        key = spread_identity(namespace, c)
         found = self._count_ids.get(key)
         if found is None:
             if len(self._count_ids) > 4096:  # selectors of pods long gone
